@@ -1,0 +1,31 @@
+import { join } from 'node:path';
+
+/** Options every command understands, resolved from flags, then environment, then defaults. */
+export interface GlobalOptions {
+  /** The lab (platform) this invocation acts on. */
+  readonly lab: string;
+  /** SQLite state file. */
+  readonly state: string;
+  readonly json: boolean;
+}
+
+export const VARD_HOME = process.env.VARD_HOME ?? '/var/lib/vard';
+
+export function defaultStatePath(lab: string): string {
+  return join(VARD_HOME, 'state', `${lab}.db`);
+}
+
+export function resolveGlobals(o: { lab?: string; state?: string; json?: boolean }): GlobalOptions {
+  const lab = o.lab ?? process.env.VARD_LAB ?? 'vard';
+  return { lab, state: o.state ?? process.env.VARD_STATE ?? defaultStatePath(lab), json: o.json ?? false };
+}
+
+/** Output helper: JSON for machines with --json, text for people otherwise. */
+export function emit(g: GlobalOptions, data: unknown, text: () => string): void {
+  process.stdout.write(g.json ? `${JSON.stringify(data, null, 2)}\n` : `${text()}\n`);
+}
+
+/** Progress lines go to stderr so `--json` output on stdout stays clean. */
+export function progress(msg: string): void {
+  process.stderr.write(`${msg}\n`);
+}

@@ -1,0 +1,42 @@
+import { Command, CommanderError } from 'commander';
+import { isVardError } from '../errors/index.ts';
+import { resolveGlobals, type GlobalOptions } from './context.ts';
+import { registerDeskCommands } from './desk.ts';
+import { registerLabCommands } from './lab.ts';
+import { registerPlatformCommands } from './platform.ts';
+
+export type Globals = () => GlobalOptions;
+
+export function buildProgram(): Command {
+  const program = new Command('vard')
+    .description('Vard: managed hosting for Drupal sites on a high-availability cluster of real daemons')
+    .option('--lab <name>', 'the lab/platform to act on (env VARD_LAB)', undefined)
+    .option('--state <file>', 'SQLite state file (env VARD_STATE; default /var/lib/vard/state/<lab>.db)')
+    .option('--json', 'machine-readable output')
+    .showHelpAfterError()
+    .exitOverride();
+  const globals: Globals = () => resolveGlobals(program.opts<{ lab?: string; state?: string; json?: boolean }>());
+  registerLabCommands(program, globals);
+  registerPlatformCommands(program, globals);
+  registerDeskCommands(program, globals);
+  return program;
+}
+
+/** Runs the CLI; returns the process exit code. Coded errors print their message, never a stack. */
+export async function main(argv: readonly string[]): Promise<number> {
+  const program = buildProgram();
+  try {
+    await program.parseAsync([...argv]);
+    return 0;
+  } catch (e) {
+    if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
+    const json = argv.includes('--json');
+    if (isVardError(e)) {
+      if (json) process.stdout.write(`${JSON.stringify({ error: e.toJSON() }, null, 2)}\n`);
+      process.stderr.write(`vard: ${e.message} [${e.code}]\n`);
+      return e.exitCode;
+    }
+    process.stderr.write(`vard: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
+    return 1;
+  }
+}

@@ -1,0 +1,97 @@
+/**
+ * The one catalogue of coded errors. Every error Vard raises on purpose has a code here, an HTTP
+ * status for the API and an exit code for the CLI. Callers throw `vardError(code, ...args)`;
+ * the message template keeps wording in one place.
+ */
+
+interface Def {
+  readonly status: number;
+  readonly exit: number;
+  readonly template: string;
+}
+
+function def(status: number, exit: number, template: string): Def {
+  return { status, exit, template };
+}
+
+export const catalogue = {
+  VARD_ERR_MODEL_INVALID: def(400, 2, 'The model is invalid:\n%s'),
+  VARD_ERR_TOPOLOGY_INVALID: def(400, 2, 'The topology is invalid:\n%s'),
+  VARD_ERR_TOPOLOGY_UNREADABLE: def(400, 2, 'Cannot read the topology file %s: %s'),
+  VARD_ERR_USAGE: def(400, 2, '%s'),
+  VARD_ERR_SITE_INVALID: def(400, 2, 'The site is invalid:\n%s'),
+  VARD_ERR_SITE_NOT_FOUND: def(404, 3, 'Site %s not found'),
+  VARD_ERR_SITE_EXISTS: def(409, 4, 'Site %s already exists for customer %s'),
+  VARD_ERR_HOST_UNKNOWN: def(404, 3, 'Host %s is not part of the topology (known: %s)'),
+  VARD_ERR_HOST_DOWN: def(503, 5, 'Host %s is down'),
+  VARD_ERR_COMMAND_FAILED: def(502, 5, 'On %s, `%s` failed (exit %s): %s'),
+  VARD_ERR_CONFIG_REJECTED: def(409, 6, '%s on %s rejected the rendered configuration: %s'),
+  VARD_ERR_APPLY_FAILED: def(502, 6, 'Applying %s on %s failed and was rolled back: %s'),
+  VARD_ERR_NOT_READY: def(504, 7, '%s on %s did not become ready within %s ms: %s'),
+  VARD_ERR_LAB_EXISTS: def(409, 4, 'A lab named %s is already running (owner pid %s); run `vard lab down --name %s` first'),
+  VARD_ERR_LAB_NOT_RUNNING: def(404, 3, 'No lab named %s is running; start one with `vard lab up --name %s`'),
+  VARD_ERR_LAB_NAME_INVALID: def(400, 2, 'Lab name %s is invalid: use 1-8 lowercase letters or digits, starting with a letter'),
+  VARD_ERR_LAB_PREFLIGHT: def(500, 8, 'The lab cannot start on this machine:\n%s'),
+  VARD_ERR_LAB_RESIDUE: def(500, 8, 'Teardown of lab %s left things behind:\n%s'),
+  VARD_ERR_LAB_NO_SUBNET: def(503, 8, 'No free /24 for a lab inside 198.18.0.0/15'),
+  VARD_ERR_PLATFORM_MISSING: def(404, 3, 'No platform is defined in %s; run `vard lab up` first'),
+  VARD_ERR_SSH_HOSTKEY_MISMATCH: def(502, 9, 'Host key of %s does not match its pinned fingerprint (expected %s, got %s)'),
+  VARD_ERR_SSH_CONNECT: def(502, 9, 'Cannot connect to %s over ssh: %s'),
+  VARD_ERR_STATE: def(500, 10, 'State store error: %s'),
+  VARD_ERR_INTERNAL: def(500, 1, 'Internal error: %s'),
+} as const satisfies Record<string, Def>;
+
+export type ErrorCode = keyof typeof catalogue;
+
+function format(template: string, args: readonly unknown[]): string {
+  let i = 0;
+  return template.replace(/%s/g, () => {
+    const a = args[i++];
+    return a === undefined ? '' : String(a);
+  });
+}
+
+export class VardError extends Error {
+  readonly code: ErrorCode;
+  readonly status: number;
+  readonly exitCode: number;
+  readonly details: Record<string, unknown> | undefined;
+
+  constructor(code: ErrorCode, message: string, opts: { cause?: unknown; details?: Record<string, unknown> } = {}) {
+    super(message, opts.cause === undefined ? undefined : { cause: opts.cause });
+    this.name = 'VardError';
+    this.code = code;
+    this.status = catalogue[code].status;
+    this.exitCode = catalogue[code].exit;
+    this.details = opts.details;
+  }
+
+  toJSON(): { code: ErrorCode; message: string; details?: Record<string, unknown> } {
+    return this.details === undefined
+      ? { code: this.code, message: this.message }
+      : { code: this.code, message: this.message, details: this.details };
+  }
+}
+
+/** Builds a coded error; `args` fill the template's `%s` in order. */
+export function vardError(
+  code: ErrorCode,
+  args: readonly unknown[] = [],
+  opts: { cause?: unknown; details?: Record<string, unknown> } = {},
+): VardError {
+  return new VardError(code, format(catalogue[code].template, args), opts);
+}
+
+export function isVardError(e: unknown, code?: ErrorCode): e is VardError {
+  return e instanceof VardError && (code === undefined || e.code === code);
+}
+
+/** One problem found by validation, with the path of the offending value. */
+export interface Problem {
+  readonly path: string;
+  readonly message: string;
+}
+
+export function formatProblems(problems: readonly Problem[]): string {
+  return problems.map((p) => `  [${p.path || '(root)'}] ${p.message}`).join('\n');
+}

@@ -1,0 +1,4 @@
+export type { Host, RunOptions, RunResult, WriteOptions } from './types.ts';
+export { localHost } from './local.ts';
+export { netnsHost } from './netns.ts';
+export { redact } from './exec.ts';

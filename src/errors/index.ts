@@ -34,6 +34,8 @@ export const catalogue = {
   VARD_ERR_LAB_PREFLIGHT: def(500, 8, 'The lab cannot start on this machine:\n%s'),
   VARD_ERR_LAB_RESIDUE: def(500, 8, 'Teardown of lab %s left things behind:\n%s'),
   VARD_ERR_LAB_NO_SUBNET: def(503, 8, 'No free /24 for a lab inside 198.18.0.0/15'),
+  VARD_ERR_LAB_HOST_FAILED: def(500, 8, 'Lab host %s did not start: %s'),
+  VARD_ERR_LAB_STATE: def(409, 4, 'Lab host %s is %s; %s'),
   VARD_ERR_PLATFORM_MISSING: def(404, 3, 'No platform is defined in %s; run `vard lab up` first'),
   VARD_ERR_SSH_HOSTKEY_MISMATCH: def(502, 9, 'Host key of %s does not match its pinned fingerprint (expected %s, got %s)'),
   VARD_ERR_SSH_CONNECT: def(502, 9, 'Cannot connect to %s over ssh: %s'),

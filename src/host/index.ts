@@ -2,3 +2,4 @@ export type { Host, RunOptions, RunResult, WriteOptions } from './types.ts';
 export { localHost } from './local.ts';
 export { netnsHost } from './netns.ts';
 export { redact } from './exec.ts';
+export { sshHost, quoteArgv, type SshTarget } from './ssh.ts';

@@ -1,0 +1,89 @@
+import { createHash } from 'node:crypto';
+import type { DaemonDriver } from '../daemon/index.ts';
+import { isVardError, vardError } from '../errors/index.ts';
+import type { Host } from '../host/index.ts';
+import { configRoot, type ConfigSet } from '../render/index.ts';
+
+/** Version name of a config set: a hash of its paths, modes and bytes. Same set, same name. */
+export function versionOf(set: ConfigSet): string {
+  const h = createHash('sha256');
+  for (const f of [...set.files].sort((a, b) => (a.path < b.path ? -1 : 1))) {
+    h.update(f.path).update('\0').update(String(f.mode ?? 0o644)).update('\0').update(f.content).update('\0');
+  }
+  return `v-${h.digest('hex').slice(0, 12)}`;
+}
+
+export type SetOutcome = 'unchanged' | 'started' | 'reloaded';
+
+export interface SetStatus {
+  readonly daemon: string;
+  readonly desired: string;
+  readonly current: string | undefined;
+  readonly running: boolean;
+}
+
+export async function setStatus(host: Host, set: ConfigSet, driver: DaemonDriver): Promise<SetStatus> {
+  return {
+    daemon: set.daemon,
+    desired: versionOf(set),
+    current: await host.readlink(`${configRoot(set.daemon)}/current`),
+    running: await driver.running(host),
+  };
+}
+
+/**
+ * Stage → check → keep previous → swap → reload → verify → roll back.
+ * If this throws, the daemon runs the configuration it ran before (or, if the check failed,
+ * never saw the new one) and `current` points at that previous version again.
+ */
+export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonDriver): Promise<SetOutcome> {
+  const root = configRoot(set.daemon);
+  const version = versionOf(set);
+  const dir = `${root}/${version}`;
+  const previous = await host.readlink(`${root}/current`);
+  const wasRunning = await driver.running(host);
+  if (previous === version && wasRunning) return 'unchanged';
+
+  if (!(await host.exists(dir))) {
+    const staging = `${dir}.staging`;
+    await host.remove(staging, { recursive: true });
+    for (const f of set.files) await host.writeFile(`${staging}/${f.path}`, f.content, f.mode === undefined ? {} : { mode: f.mode });
+    await host.rename(staging, dir);
+  }
+  await driver.prepare(host);
+  try {
+    await driver.check(host, dir);
+  } catch (e) {
+    await host.remove(dir, { recursive: true });
+    throw e;
+  }
+
+  await host.symlink(version, `${root}/current`);
+  try {
+    if (wasRunning) await driver.reload(host, dir);
+    else await driver.start(host);
+    await driver.ready(host);
+  } catch (e) {
+    if (previous !== undefined && previous !== version && (await host.exists(`${root}/${previous}`))) {
+      await host.symlink(previous, `${root}/current`);
+      try {
+        if (await driver.running(host)) await driver.reload(host, `${root}/${previous}`);
+        else if (wasRunning) await driver.start(host);
+      } catch {
+        // The original error is the one the operator needs; the rollback's own failure is secondary.
+      }
+    }
+    const why = isVardError(e) ? e.message : (e as Error).message;
+    throw vardError('VARD_ERR_APPLY_FAILED', [set.daemon, host.name, why], { cause: e });
+  }
+  await collectGarbage(host, root, [version, previous]);
+  return wasRunning ? 'reloaded' : 'started';
+}
+
+/** Keeps the current and previous versions (the rollback target); removes older ones. */
+async function collectGarbage(host: Host, root: string, keep: readonly (string | undefined)[]): Promise<void> {
+  for (const name of await host.list(root)) {
+    if (name === 'current' || keep.includes(name) || !name.startsWith('v-')) continue;
+    await host.remove(`${root}/${name}`, { recursive: true });
+  }
+}

@@ -1,0 +1,268 @@
+import { configId, hostsWithRole, type HostSpec, type Platform, type Site } from '../model/index.ts';
+import { header, PATHS, type ConfigSet } from './types.ts';
+
+/** Interface names on a load balancer: the public leg carries the VIP; the private leg reaches the backends. */
+export const PUBLIC_IF = 'pub';
+export const PRIVATE_IF = 'priv';
+export const VARNISH_PORT = 6081;
+export const HAPROXY_HEALTH_PORT = 8404;
+
+function bySlug(a: Site, b: Site): number {
+  return a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0;
+}
+
+/** Drupal's session cookie is SESS<hash> over http and SSESS<hash> over https. */
+const SESSION_COOKIE_RE = '(^|;\\s*)S?SESS[A-Za-z0-9_]+=';
+/** Paths that are personal or administrative in Drupal and must never be cached [S8]. */
+const UNCACHEABLE_PATH_RE = '^/(user|admin)(/|$|\\?)';
+
+function peerOf(p: Platform, self: HostSpec): HostSpec | undefined {
+  return hostsWithRole(p.topology, 'lb').find((h) => h.name !== self.name);
+}
+
+export function renderHaproxy(p: Platform, self: HostSpec): ConfigSet {
+  const webs = hostsWithRole(p.topology, 'web');
+  const sites = [...p.sites].sort(bySlug);
+  const peer = peerOf(p, self);
+  const L: string[] = [];
+  L.push(header('#', `platform ${p.name}, host ${self.name}`).trimEnd());
+  L.push(
+    'global',
+    '  log stdout format raw local0 notice',
+    // expose-fd lets a reloaded worker take over the listening sockets: no refused connection on reload.
+    `  stats socket ${PATHS.haproxySocket} mode 600 level admin expose-fd listeners`,
+    '  maxconn 4096',
+    '  hard-stop-after 30s',
+    '',
+    'defaults',
+    '  mode http',
+    '  log global',
+    '  option dontlognull',
+    '  option forwardfor',
+    '  timeout connect 2s',
+    '  timeout client 30s',
+    '  timeout server 30s',
+    '  timeout http-request 10s',
+    '  timeout http-keep-alive 5s',
+    // A request whose server dies before answering is retried on another one, not failed.
+    '  option redispatch 1',
+    '  retries 2',
+    '  retry-on conn-failure empty-response response-timeout 503',
+    '  default-server inter 1s fall 2 rise 2',
+    '',
+    'frontend fe_health',
+    `  bind 127.0.0.1:${HAPROXY_HEALTH_PORT}`,
+    '  monitor-uri /healthz',
+    '',
+    'frontend fe_http',
+    `  bind ${p.topology.publicVip}:80`,
+    '  http-response set-header X-LB-Node %[hostname]',
+    '  http-request set-var(txn.site) req.hdr(host),lower,field(1,:)',
+  );
+  if (sites.length) L.push(`  acl known_site var(txn.site) -m str ${sites.map((s) => s.domain).join(' ')}`);
+  else L.push('  acl known_site always_false');
+  L.push(
+    '  http-request return status 404 content-type text/plain string "No such site on this platform\\n" if !known_site',
+    '  acl cacheable_method method GET HEAD',
+    `  acl drupal_session req.hdr(cookie) -m reg ${SESSION_COOKIE_RE}`,
+    `  acl private_path path -m reg ${UNCACHEABLE_PATH_RE}`,
+  );
+  for (const s of sites) L.push(`  acl site_${configId(s.slug)} var(txn.site) -m str ${s.domain}`);
+  for (const s of sites) {
+    L.push(`  use_backend be_web_${configId(s.slug)} if site_${configId(s.slug)} !cacheable_method || site_${configId(s.slug)} drupal_session || site_${configId(s.slug)} private_path`);
+  }
+  L.push('  default_backend be_varnish', '');
+  L.push('backend be_varnish', '  option httpchk GET /varnish-health', `  server local 127.0.0.1:${VARNISH_PORT} check`);
+  if (peer) L.push(`  server peer ${peer.privateAddress}:${VARNISH_PORT} check backup`);
+  L.push('');
+  for (const s of sites) {
+    L.push(
+      `backend be_web_${configId(s.slug)}`,
+      '  balance roundrobin',
+      '  option httpchk',
+      `  http-check send meth GET uri /health.txt ver HTTP/1.1 hdr Host ${s.domain}`,
+      ...webs.map((w) => `  server ${w.name} ${w.privateAddress}:${s.port} check`),
+      '',
+    );
+  }
+  return { daemon: 'haproxy', files: [{ path: 'haproxy.cfg', content: L.join('\n') }] };
+}
+
+export function varnishBackendName(web: string, slug: string): string {
+  return `${web}__${configId(slug)}`;
+}
+
+export function renderVarnish(p: Platform, self: HostSpec): ConfigSet {
+  const webs = hostsWithRole(p.topology, 'web');
+  const sites = [...p.sites].sort(bySlug);
+  const L: string[] = ['vcl 4.1;', header('#', `platform ${p.name}, host ${self.name}`).trimEnd(), '', 'import directors;', 'import std;', ''];
+  if (!sites.length) L.push('backend default none;', '');
+  L.push(
+    'probe health {',
+    '  .request = "GET /health.txt HTTP/1.1" "Host: health" "Connection: close";',
+    '  .interval = 1s;',
+    '  .timeout = 500ms;',
+    '  .window = 3;',
+    '  .threshold = 2;',
+    '  .initial = 2;',
+    '}',
+    '',
+  );
+  for (const s of sites) {
+    for (const w of webs) {
+      L.push(
+        `backend ${varnishBackendName(w.name, s.slug)} {`,
+        `  .host = "${w.privateAddress}";`,
+        `  .port = "${s.port}";`,
+        '  .probe = health;',
+        '  .connect_timeout = 1s;',
+        '  .first_byte_timeout = 30s;',
+        '}',
+      );
+    }
+  }
+  L.push('', 'sub vcl_init {');
+  for (const s of sites) {
+    L.push(`  new d_${configId(s.slug)} = directors.round_robin();`);
+    for (const w of webs) L.push(`  d_${configId(s.slug)}.add_backend(${varnishBackendName(w.name, s.slug)});`);
+  }
+  L.push('}', '', 'sub vcl_recv {', '  if (req.url == "/varnish-health") {', '    return (synth(200, "OK"));', '  }');
+  L.push('  set req.http.X-Vard-Site = std.tolower(regsub(req.http.host, ":[0-9]+$", ""));');
+  sites.forEach((s, i) => {
+    L.push(`  ${i === 0 ? 'if' : 'elsif'} (req.http.X-Vard-Site == "${s.domain}") {`, `    set req.backend_hint = d_${configId(s.slug)}.backend();`, '  }');
+  });
+  L.push(sites.length ? '  else {' : '  {', '    return (synth(404, "No such site on this platform"));', '  }');
+  L.push(
+    '  unset req.http.X-Vard-Site;',
+    '  if (req.method != "GET" && req.method != "HEAD") {',
+    '    return (pass);',
+    '  }',
+    `  if (req.url ~ "${UNCACHEABLE_PATH_RE}") {`,
+    '    return (pass);',
+    '  }',
+    `  if (req.http.Cookie ~ "${SESSION_COOKIE_RE}") {`,
+    '    return (pass);',
+    '  }',
+    // Anonymous visitors: other cookies (analytics, consent) do not change Drupal's page.
+    '  unset req.http.Cookie;',
+    '  return (hash);',
+    '}',
+    '',
+    'sub vcl_backend_response {',
+    // A web server answering 5xx (its PHP pool down) is retried on the next one.
+    '  if (beresp.status >= 500 && bereq.retries < 2 && (bereq.method == "GET" || bereq.method == "HEAD")) {',
+    '    return (retry);',
+    '  }',
+    '  if (beresp.http.Set-Cookie) {',
+    '    set beresp.uncacheable = true;',
+    '    return (deliver);',
+    '  }',
+    '}',
+    '',
+    'sub vcl_backend_error {',
+    // A backend that died between probes must not cost the visitor an error.
+    '  if (bereq.retries < 2) {',
+    '    return (retry);',
+    '  }',
+    '}',
+    '',
+    'sub vcl_deliver {',
+    '  if (obj.hits > 0) {',
+    '    set resp.http.X-Cache = "HIT";',
+    '  } else {',
+    '    set resp.http.X-Cache = "MISS";',
+    '  }',
+    '  set resp.http.X-Cache-Hits = obj.hits;',
+    '}',
+    '',
+  );
+  return { daemon: 'varnish', files: [{ path: 'default.vcl', content: L.join('\n') }] };
+}
+
+/** VRRP router id: one per segment; every lab has its own bridge, production sets one per VIP. */
+export const VRRP_ROUTER_ID = 51;
+
+export function renderKeepalived(p: Platform, self: HostSpec): ConfigSet {
+  const lbs = hostsWithRole(p.topology, 'lb');
+  const rank = lbs.findIndex((h) => h.name === self.name);
+  const priority = 150 - 50 * Math.max(rank, 0);
+  const content = [
+    header('#', `platform ${p.name}, host ${self.name}`).trimEnd(),
+    'global_defs {',
+    `  router_id ${self.name}`,
+    '  script_user root',
+    '  enable_script_security',
+    '}',
+    '',
+    'vrrp_script chk_haproxy {',
+    `  script "${PATHS.binDir}/chk-haproxy"`,
+    '  interval 1',
+    '  fall 2',
+    '  rise 2',
+    '}',
+    '',
+    // Both nodes start as BACKUP with nopreempt: a node that comes back (revived, link restored)
+    // never takes the address from the node serving it, so the VIP is never held twice once
+    // they see each other. A node whose public link fails goes to FAULT and drops the VIP.
+    'vrrp_instance VI_WEB {',
+    '  state BACKUP',
+    '  nopreempt',
+    `  interface ${PUBLIC_IF}`,
+    `  virtual_router_id ${VRRP_ROUTER_ID}`,
+    `  priority ${priority}`,
+    '  advert_int 1',
+    '  virtual_ipaddress {',
+    `    ${p.topology.publicVip}/${p.topology.publicPrefix} dev ${PUBLIC_IF}`,
+    '  }',
+    '  track_script {',
+    '    chk_haproxy',
+    '  }',
+    '}',
+    '',
+  ].join('\n');
+  return { daemon: 'keepalived', files: [{ path: 'keepalived.conf', content }] };
+}
+
+/** The keepalived track script: the node is fit to hold the VIP only while its HAProxy answers. */
+export function chkHaproxyScript(): string {
+  return [
+    '#!/bin/sh',
+    header('#', 'vard').trimEnd(),
+    `exec /usr/bin/curl -fsS -o /dev/null --max-time 1 http://127.0.0.1:${HAPROXY_HEALTH_PORT}/healthz`,
+    '',
+  ].join('\n');
+}
+
+/** The firewall [S10]: from the public side only the VIP's service ports, and VRRP from the peer. */
+export function renderNftables(p: Platform, self: HostSpec): ConfigSet {
+  const peers = hostsWithRole(p.topology, 'lb').filter((h) => h.name !== self.name && h.publicAddress);
+  const vip = p.topology.publicVip;
+  const L = [
+    header('#', `platform ${p.name}, host ${self.name}`).trimEnd(),
+    // Declaring then deleting the table makes the load atomic and idempotent: one transaction
+    // replaces Vard's table and leaves any other table alone.
+    'table inet vard_lb',
+    'delete table inet vard_lb',
+    'table inet vard_lb {',
+    '  chain input {',
+    '    type filter hook input priority filter; policy drop;',
+    '    ct state established,related accept',
+    '    ct state invalid drop',
+    '    iif "lo" accept',
+    `    iifname "${PRIVATE_IF}" accept`,
+  ];
+  if (peers.length) L.push(`    iifname "${PUBLIC_IF}" ip saddr { ${peers.map((h) => h.publicAddress).join(', ')} } ip protocol vrrp accept`);
+  L.push(
+    `    iifname "${PUBLIC_IF}" ip daddr ${vip} tcp dport { 80 } accept`,
+    `    iifname "${PUBLIC_IF}" ip daddr ${vip} icmp type echo-request accept`,
+    '    counter',
+    '  }',
+    '  chain forward {',
+    '    type filter hook forward priority filter; policy drop;',
+    '    counter',
+    '  }',
+    '}',
+    '',
+  );
+  return { daemon: 'nftables', files: [{ path: 'ruleset.nft', content: L.join('\n') }] };
+}

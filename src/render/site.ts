@@ -1,0 +1,125 @@
+import { shortHash, type Site } from '../model/index.ts';
+import { header, type RenderedFile } from './types.ts';
+
+/**
+ * The Drupal-shaped tree a new site starts with, relative to its home (`/srv/vard/sites/<slug>`).
+ * Written only where missing: after creation the code belongs to the customer.
+ * `web/health.txt` is Vard's and is always kept.
+ */
+export function renderSiteSkeleton(site: Site): RenderedFile[] {
+  const files: RenderedFile[] = [
+    { path: 'web/health.txt', content: 'OK\n' },
+    { path: 'web/index.php', content: indexPhp(site) },
+    { path: 'web/robots.txt', content: 'User-agent: *\nDisallow: /admin/\nDisallow: /user/\n' },
+    { path: 'web/sites/default/settings.php', content: site.drupal === 7 ? settingsD7(site) : settingsD10(site) },
+    { path: 'web/sites/default/files/.keep', content: '' },
+    { path: 'tmp/.keep', content: '' },
+  ];
+  if (site.drupal === 7) {
+    files.push(
+      { path: 'web/includes/bootstrap.inc', content: "<?php\n// Drupal 7 core is installed here.\ndefine('VERSION', '7.x');\n" },
+      { path: 'web/sites/all/modules/.keep', content: '' },
+      { path: 'web/sites/all/themes/.keep', content: '' },
+      { path: 'web/modules/.keep', content: '' },
+      { path: 'web/themes/.keep', content: '' },
+    );
+  } else {
+    files.push(
+      { path: 'composer.json', content: composerJson(site) },
+      { path: 'web/core/lib/Drupal.php', content: "<?php\n// Drupal core (drupal/core) is installed here by Composer.\n" },
+      { path: 'web/modules/contrib/.keep', content: '' },
+      { path: 'web/modules/custom/.keep', content: '' },
+      { path: 'web/themes/contrib/.keep', content: '' },
+      { path: 'web/profiles/.keep', content: '' },
+      { path: 'config/sync/.keep', content: '' },
+      { path: 'private/.keep', content: '' },
+    );
+  }
+  return files;
+}
+
+/** Files under these paths are the site user's to write; the rest of the tree is read-only to PHP. */
+export const WRITABLE_DIRS = ['web/sites/default/files', 'tmp', 'private'];
+
+function salt(site: Site): string {
+  return shortHash(`salt:${site.slug}:${site.createdAt}`, 43);
+}
+
+function settingsD10(site: Site): string {
+  return [
+    '<?php',
+    header('//', `site ${site.domain}; Drupal ${site.drupal} settings`).trimEnd(),
+    '',
+    '$databases = [];',
+    `$settings['hash_salt'] = '${salt(site)}';`,
+    "$settings['config_sync_directory'] = '../config/sync';",
+    "$settings['file_private_path'] = '../private';",
+    "$settings['file_temp_path'] = '../tmp';",
+    `$settings['trusted_host_patterns'] = ['^${site.domain.replace(/\./g, '\\.')}$'];`,
+    "$settings['reverse_proxy'] = TRUE;",
+    "$settings['reverse_proxy_addresses'] = [$_SERVER['REMOTE_ADDR'] ?? '127.0.0.1'];",
+    '',
+  ].join('\n');
+}
+
+function settingsD7(site: Site): string {
+  return [
+    '<?php',
+    header('//', `site ${site.domain}; Drupal ${site.drupal} settings`).trimEnd(),
+    '',
+    '$databases = array();',
+    `$drupal_hash_salt = '${salt(site)}';`,
+    "$conf['reverse_proxy'] = TRUE;",
+    "$conf['file_temporary_path'] = '../tmp';",
+    '',
+  ].join('\n');
+}
+
+function composerJson(site: Site): string {
+  return `${JSON.stringify(
+    {
+      name: `vard/${site.slug}`,
+      type: 'project',
+      require: { 'drupal/core-recommended': `^${site.drupal}` },
+      extra: { 'drupal-scaffold': { locations: { 'web-root': 'web/' } } },
+    },
+    null,
+    2,
+  )}\n`;
+}
+
+/**
+ * A stand-in front controller until the site's real Drupal code is deployed. It behaves like
+ * Drupal's page cache for the proxies: cacheable for anonymous visitors, private with a session.
+ */
+function indexPhp(site: Site): string {
+  return `<?php
+// Placeholder front controller for ${site.domain}; replace with the site's Drupal code.
+$session = false;
+foreach ($_COOKIE as $name => $value) {
+  if (preg_match('/^S?SESS[A-Za-z0-9_]+$/', $name)) { $session = true; }
+}
+$path = parse_url($_SERVER['REQUEST_URI'] ?? '/', PHP_URL_PATH);
+$user = function_exists('posix_geteuid') ? (posix_getpwuid(posix_geteuid())['name'] ?? '?') : get_current_user();
+header('X-Vard-PHP-User: ' . $user);
+if ($_SERVER['REQUEST_METHOD'] === 'POST' && $path === '/user/login') {
+  setcookie('SESS' . substr(sha1('${site.slug}'), 0, 32), bin2hex(random_bytes(16)), 0, '/', '', false, true);
+}
+if ($session || preg_match('#^/(user|admin)(/|$)#', $path) || $_SERVER['REQUEST_METHOD'] !== 'GET') {
+  header('Cache-Control: private, no-cache');
+} else {
+  header('Cache-Control: public, max-age=300');
+}
+header('Content-Type: text/html; charset=utf-8');
+printf("<!DOCTYPE html><html><head><title>%s</title></head><body><h1>%s</h1><p>Drupal ${site.drupal} site, served by %s as %s at %s for %s</p></body></html>\\n",
+  '${site.domain}', '${site.domain}', gethostname(), $user, gmdate('c'), htmlspecialchars($path));
+`;
+}
+
+/** Host-level files a web server needs whatever its sites: Apache's and PHP-FPM's own health pages. */
+export function renderWebSupport(): RenderedFile[] {
+  return [
+    { path: 'health.txt', content: 'OK\n' },
+    { path: 'health.php', content: "<?php\nheader('Cache-Control: no-store');\necho \"OK\\n\";\n" },
+  ];
+}

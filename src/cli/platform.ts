@@ -1,5 +1,117 @@
 import type { Command } from 'commander';
+import { describeStep } from '../platform/plan.ts';
+import { openPlatform } from '../platform/context.ts';
+import { formatStatus, platformStatus } from '../platform/status.ts';
+import type { Site } from '../model/index.ts';
+import { emit, progress } from './context.ts';
 import type { Globals } from './main.ts';
 
+function siteLine(s: Site): string {
+  return `${s.domain.padEnd(32)} ${s.customer.padEnd(14)} drupal ${String(s.drupal).padEnd(3)} port ${s.port}  user ${s.unixUser}`;
+}
+
 /** `vard site …`, `vard status`, `vard apply`, `vard demo`. */
-export function registerPlatformCommands(_program: Command, _globals: Globals): void {}
+export function registerPlatformCommands(program: Command, globals: Globals): void {
+  const site = program.command('site').description('create, list, show and delete Drupal sites');
+
+  site
+    .command('create <domain>')
+    .description('create a site: its own port and PHP-FPM pool on every web server, routed through the load balancers')
+    .option('--customer <slug>', 'the customer the site belongs to', 'default')
+    .option('--drupal <major>', 'Drupal major version (7 or 10)', '10')
+    .action(async (domain: string, o: { customer: string; drupal: string }) => {
+      const g = globals();
+      const ctx = openPlatform(g, progress);
+      try {
+        const r = await ctx.service.createSite({ domain, customer: o.customer, drupal: o.drupal });
+        const vip = ctx.service.platform().topology.publicVip;
+        emit(g, { ...r.site, created: r.created, steps: r.report.applied }, () =>
+          [
+            r.created ? `created ${r.site.domain}` : `${r.site.domain} already exists; nothing duplicated`,
+            siteLine(r.site),
+            `try: curl -H 'Host: ${r.site.domain}' http://${vip}/`,
+          ].join('\n'),
+        );
+      } finally {
+        ctx.close();
+      }
+    });
+
+  site
+    .command('list')
+    .description('list the sites')
+    .action(() => {
+      const g = globals();
+      const ctx = openPlatform(g);
+      try {
+        const sites = ctx.service.sites();
+        emit(g, sites, () => (sites.length ? sites.map(siteLine).join('\n') : 'no sites'));
+      } finally {
+        ctx.close();
+      }
+    });
+
+  site
+    .command('show <domain>')
+    .description('show one site')
+    .action((domain: string) => {
+      const g = globals();
+      const ctx = openPlatform(g);
+      try {
+        const s = ctx.service.site(domain);
+        const p = ctx.service.platform();
+        const webs = p.topology.hosts.filter((h) => h.roles.includes('web')).map((h) => `${h.name} ${h.privateAddress}:${s.port}`);
+        emit(g, { ...s, publicAddress: p.topology.publicVip, backends: webs }, () =>
+          [siteLine(s), `public address ${p.topology.publicVip} (Host: ${s.domain})`, `backends: ${webs.join(', ')}`, `created ${s.createdAt}`].join('\n'),
+        );
+      } finally {
+        ctx.close();
+      }
+    });
+
+  site
+    .command('delete <domain>')
+    .description('delete a site: routing first, then its pool, vhost, user and files on every web server')
+    .action(async (domain: string) => {
+      const g = globals();
+      const ctx = openPlatform(g, progress);
+      try {
+        const r = await ctx.service.deleteSite(domain);
+        emit(g, { deleted: r.site.domain, steps: r.report.applied }, () => `deleted ${r.site.domain}`);
+      } finally {
+        ctx.close();
+      }
+    });
+
+  program
+    .command('apply')
+    .description('converge every host to the desired state (rolling, one web server at a time)')
+    .option('--dry-run', 'print the plan and change nothing')
+    .action(async (o: { dryRun?: boolean }) => {
+      const g = globals();
+      const ctx = openPlatform(g, progress);
+      try {
+        const r = await ctx.service.reconcile(Boolean(o.dryRun));
+        const steps = r.plan.steps.filter((s) => s.kind !== 'prepare').map(describeStep);
+        emit(g, { dryRun: Boolean(o.dryRun), steps, skippedHosts: r.skippedHosts }, () =>
+          steps.length ? `${o.dryRun ? 'plan' : 'applied'}:\n${steps.map((s) => `  ${s}`).join('\n')}` : 'everything is in sync',
+        );
+      } finally {
+        ctx.close();
+      }
+    });
+
+  program
+    .command('status')
+    .description('hosts, daemons, and which load balancer holds the public address')
+    .action(async () => {
+      const g = globals();
+      const ctx = openPlatform(g);
+      try {
+        const s = await platformStatus(ctx.service.platform(), (n) => ctx.lab.host(n));
+        emit(g, s, () => formatStatus(s));
+      } finally {
+        ctx.close();
+      }
+    });
+}

@@ -1,0 +1,65 @@
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { renderHost, renderSiteSkeleton } from '../../src/render/index.ts';
+import { assertGolden } from '../helpers/golden.ts';
+import { samplePlatform } from '../helpers/model.ts';
+
+test('every host of the reference platform renders to its golden files', () => {
+  const p = samplePlatform();
+  for (const host of p.topology.hosts) {
+    for (const set of renderHost(p, host)) {
+      for (const f of set.files) assertGolden(`reference/${host.name}/${set.daemon}/${f.path}`, f.content);
+    }
+  }
+});
+
+test('rendering is deterministic and independent of site order', () => {
+  const p = samplePlatform(3);
+  const reversed = { ...p, sites: [...p.sites].reverse() };
+  for (const host of p.topology.hosts) assert.deepEqual(renderHost(reversed, host), renderHost(p, host));
+});
+
+test('each site gets its own port on every web server and its own FPM pool user [S11]', () => {
+  const p = samplePlatform(2);
+  for (const web of p.topology.hosts.filter((h) => h.roles.includes('web'))) {
+    const [fpm, apache] = renderHost(p, web);
+    for (const s of p.sites) {
+      assert.match(fpm!.files[0]!.content, new RegExp(`\\[${s.slug}\\]\\nuser = ${s.unixUser}\\n`));
+      const vhost = apache!.files.find((f) => f.path === `sites/${s.slug}.conf`);
+      assert.ok(vhost, `vhost for ${s.slug} on ${web.name}`);
+      assert.match(vhost.content, new RegExp(`Listen ${web.privateAddress.replace(/\./g, '\\.')}:${s.port}\\n`));
+    }
+  }
+});
+
+test('HAProxy sends uncacheable traffic straight to the web servers and the rest to Varnish [S8]', () => {
+  const p = samplePlatform(1);
+  const lb1 = p.topology.hosts.find((h) => h.name === 'lb1')!;
+  const cfg = renderHost(p, lb1).find((s) => s.daemon === 'haproxy')!.files[0]!.content;
+  assert.match(cfg, /use_backend be_web_example_com if site_example_com !cacheable_method \|\| site_example_com drupal_session \|\| site_example_com private_path/);
+  assert.match(cfg, /default_backend be_varnish/);
+  assert.match(cfg, /server peer 198\.18\.9\.131:6081 check backup/);
+  for (const w of ['web1 198.18.9.141', 'web2 198.18.9.142', 'web3 198.18.9.143']) assert.ok(cfg.includes(`server ${w}:8081 check`));
+});
+
+test('the firewall opens only the public service ports of the VIP, and VRRP from the peer [S10]', () => {
+  const p = samplePlatform(1);
+  const lb2 = p.topology.hosts.find((h) => h.name === 'lb2')!;
+  const nft = renderHost(p, lb2).find((s) => s.daemon === 'nftables')!.files[0]!.content;
+  assert.match(nft, /policy drop;/);
+  assert.match(nft, /iifname "pub" ip saddr \{ 198\.18\.9\.2 \} ip protocol vrrp accept/);
+  assert.match(nft, /iifname "pub" ip daddr 198\.18\.9\.100 tcp dport \{ 80 \} accept/);
+  assert.doesNotMatch(nft, /6081|22/);
+});
+
+test('the site skeleton has the settings.php format of its Drupal major', () => {
+  const [d10, d7] = samplePlatform(2).sites;
+  const s10 = renderSiteSkeleton(d10!).find((f) => f.path === 'web/sites/default/settings.php')!.content;
+  const s7 = renderSiteSkeleton(d7!).find((f) => f.path === 'web/sites/default/settings.php')!.content;
+  assert.match(s10, /\$databases = \[\];/);
+  assert.match(s10, /\$settings\['hash_salt'\]/);
+  assert.match(s7, /\$databases = array\(\);/);
+  assert.match(s7, /\$drupal_hash_salt/);
+  assert.ok(renderSiteSkeleton(d7!).some((f) => f.path === 'web/includes/bootstrap.inc'));
+  assert.ok(renderSiteSkeleton(d10!).some((f) => f.path === 'web/core/lib/Drupal.php'));
+});

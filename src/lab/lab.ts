@@ -1,0 +1,488 @@
+/**
+ * The lab: the whole platform on one machine (DESIGN.md §4). Each host is a network namespace on
+ * two bridges in a switch namespace, with its own hostname, mounts and PID 1; root plays "the
+ * Internet" through one uplink onto the public bridge.
+ */
+import { spawn } from 'node:child_process';
+import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { join } from 'node:path';
+import { formatProblems, vardError, type Problem } from '../errors/index.ts';
+import { netnsHost, type Host } from '../host/index.ts';
+import { addressTopology, shapeProblems, type HostSpec, type Role, type Topology, type TopologyShape } from '../model/index.ts';
+import { ensureLabBin, freshRun, isHostinitOf, prepareHostDirs, startInit, startKeeper } from './boot.ts';
+import { checkLabName, labDir, labPrefix, labsRoot, nsName, SWITCH, subnetBase, switchNs } from './names.ts';
+import { hasPublicLeg, hostBatch, ip, linksBatch, rootBatch, routedIndexes, runIp, switchBatch } from './net.ts';
+import { isAlive, killVerified, readCmdline, sleep, startTimeOf, waitGone } from './proc.ts';
+import { HOSTINIT, KEEPER } from './scripts.ts';
+import { listLabDirs, readLab, updateHost, writeLab, type HostState, type LabRecord } from './state.ts';
+import { anyTrace, ownerAlive, reapStale, residueOf, teardown } from './teardown.ts';
+
+export type { HostState } from './state.ts';
+
+export interface LabHandle {
+  readonly name: string;
+  readonly prefix: string;
+  readonly dir: string;
+  /** First three octets of the lab's /24, e.g. `198.18.0`. */
+  readonly base: string;
+  readonly topology: Topology;
+  /** Root's address on the public segment ("the Internet"), without prefix length. */
+  readonly uplinkAddress: string;
+  /** `vd<name>-<host>`. */
+  nsName(host: string): string;
+  /** The host as a transport; its PID 1 is looked up in lab.json on every use, so revivals are followed. @throws VARD_ERR_HOST_UNKNOWN */
+  host(name: string): Host;
+  hosts(): Host[];
+  /** @throws VARD_ERR_HOST_UNKNOWN */
+  hostState(name: string): HostState;
+}
+
+export interface LabStatus {
+  readonly name: string;
+  readonly base: string;
+  readonly publicVip: string;
+  readonly uplink: string;
+  /** Load balancers whose `pub` carries the public VIP with the link up (a downed leg serves no one). */
+  readonly vipHolders: string[];
+  /** Whether the lab's owner process is alive (false: the lab is stale and `vard lab reap` removes it). */
+  readonly ownerAlive: boolean;
+  readonly hosts: {
+    readonly name: string;
+    readonly roles: readonly Role[];
+    readonly privateAddress: string;
+    readonly publicAddress?: string;
+    readonly state: HostState;
+    readonly initPid?: number;
+    /** The VIP is configured on this host's `pub`, whatever the link state. */
+    readonly carriesVip?: boolean;
+  }[];
+}
+
+type Progress = ((m: string) => void) | undefined;
+
+// ---------------------------------------------------------------------------------------------
+// Handle
+
+function mustRead(name: string): LabRecord {
+  const rec = readLab(name);
+  if (!rec) throw vardError('VARD_ERR_LAB_NOT_RUNNING', [name, name]);
+  return rec;
+}
+
+function specOf(t: Topology, host: string): HostSpec {
+  const h = t.hosts.find((x) => x.name === host);
+  if (!h) throw vardError('VARD_ERR_HOST_UNKNOWN', [host, t.hosts.map((x) => x.name).join(', ')]);
+  return h;
+}
+
+/** Current PID 1 of a host, or undefined when it is killed or the recorded PID is no longer its init. */
+function currentInit(lab: string, host: string): number | undefined {
+  const h = readLab(lab)?.hosts[host];
+  if (!h || h.state === 'killed' || h.initPid === undefined) return undefined;
+  const argv = readCmdline(h.initPid);
+  return argv && isHostinitOf(argv, lab, host) ? h.initPid : undefined;
+}
+
+function makeHandle(rec: LabRecord): LabHandle {
+  const name = rec.name;
+  const topology = rec.topology;
+  const hostCache = new Map<string, Host>();
+  const handle: LabHandle = {
+    name,
+    prefix: rec.prefix,
+    dir: labDir(name),
+    base: rec.base,
+    topology,
+    uplinkAddress: `${rec.base}.1`,
+    nsName: (host) => nsName(name, host),
+    host(host) {
+      specOf(topology, host);
+      let h = hostCache.get(host);
+      if (!h) {
+        h = netnsHost(host, () => currentInit(name, host));
+        hostCache.set(host, h);
+      }
+      return h;
+    },
+    hosts: () => topology.hosts.map((h) => handle.host(h.name)),
+    hostState(host) {
+      specOf(topology, host);
+      return mustRead(name).hosts[host]?.state ?? 'killed';
+    },
+  };
+  return handle;
+}
+
+/** Opens a running lab. @throws VARD_ERR_LAB_NOT_RUNNING when it has no lab.json. */
+export function labOpen(name: string): LabHandle {
+  checkLabName(name);
+  return makeHandle(mustRead(name));
+}
+
+export function labExists(name: string): boolean {
+  checkLabName(name);
+  return readLab(name) !== undefined;
+}
+
+/** Names of labs with a lab.json on this machine. */
+export function labList(): string[] {
+  return listLabDirs().filter((n) => readLab(n) !== undefined);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Up
+
+const BINARIES = ['ip', 'unshare', 'nsenter', 'mount', 'umount', 'hostname', 'sleep'];
+const OVERLAID = ['/run', '/var/log', '/srv', '/tmp', '/etc', '/dev/shm', '/proc', '/sys'];
+
+function findBinary(b: string): boolean {
+  for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {
+    try {
+      accessSync(join(d, b), constants.X_OK);
+      return true;
+    } catch {
+      // try the next directory
+    }
+  }
+  return false;
+}
+
+/** Everything that would make a half-built lab: checked before anything is created. */
+function preflight(shape: TopologyShape): void {
+  const problems: string[] = [];
+  if (process.getuid?.() !== 0) problems.push('  must run as root (namespaces, mounts, links)');
+  for (const b of [...BINARIES, 'bash']) if (!findBinary(b)) problems.push(`  missing binary: ${b}`);
+  let fss = '';
+  try {
+    fss = readFileSync('/proc/filesystems', 'utf8');
+  } catch {
+    // reported below
+  }
+  if (!/\toverlay$/m.test(fss)) problems.push('  the kernel has no overlay filesystem (each host needs its own /etc)');
+  const root = labsRoot();
+  // A host's init mounts over these paths; a lab directory below one would vanish from under it.
+  for (const o of OVERLAID) if (root === o || root.startsWith(`${o}/`)) problems.push(`  ${root} is below ${o}, which every lab host overlays: set VARD_HOME elsewhere`);
+  // Paths go into overlay mount options, where ',' and ':' are separators.
+  if (!/^\/[A-Za-z0-9._/-]+$/.test(root)) problems.push(`  ${root} contains characters unsafe in mount options`);
+  if (problems.length) throw vardError('VARD_ERR_LAB_PREFLIGHT', [problems.join('\n')]);
+  const sp: Problem[] = [...shapeProblems(shape)];
+  shape.hosts.forEach((h, i) => {
+    if (h.name === SWITCH) sp.push({ path: `hosts.${i}.name`, message: `"${SWITCH}" names the lab's switch namespace` });
+    if (!/^[a-z][a-z0-9]{0,9}$/.test(h.name)) sp.push({ path: `hosts.${i}.name`, message: 'must be 1-10 lowercase letters or digits, starting with a letter' });
+  });
+  if (sp.length) throw vardError('VARD_ERR_TOPOLOGY_INVALID', [formatProblems(sp)], { details: { source: shape.source } });
+}
+
+/**
+ * A machine-wide mutex for subnet allocation: two `labUp`s choosing at the same moment would
+ * otherwise both take the first free /24. An exclusive create; a holder that died is detected by
+ * PID and start time.
+ */
+async function withAllocLock<T>(fn: () => Promise<T>): Promise<T> {
+  const path = join(labsRoot(), '.alloc.lock');
+  const deadline = Date.now() + 15_000;
+  for (;;) {
+    try {
+      const fd = openSync(path, 'wx');
+      writeSync(fd, `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
+      closeSync(fd);
+      break;
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+      let holder: string[] = [];
+      try {
+        holder = readFileSync(path, 'utf8').trim().split(' ');
+      } catch {
+        continue;
+      }
+      const pid = Number(holder[0]);
+      const ageMs = (() => {
+        try {
+          return Date.now() - statSync(path).mtimeMs;
+        } catch {
+          return 0;
+        }
+      })();
+      if ((pid > 0 && !isAlive(pid, holder[1] || undefined)) || ageMs > 60_000) {
+        try {
+          unlinkSync(path);
+        } catch {
+          // someone else removed it
+        }
+        continue;
+      }
+      if (Date.now() > deadline) throw vardError('VARD_ERR_INTERNAL', [`subnet allocation lock ${path} held by pid ${pid}`]);
+      await sleep(20);
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    try {
+      unlinkSync(path);
+    } catch {
+      // already gone
+    }
+  }
+}
+
+/** First /24 index not claimed by another lab's lab.json and with no root route into it. */
+async function allocateIndex(name: string): Promise<number> {
+  const claimed = new Set<number>();
+  for (const other of listLabDirs()) {
+    if (other === name) continue;
+    const r = readLab(other);
+    if (r) claimed.add(r.subnetIndex);
+  }
+  const routes = await ip(['-4', '-j', 'route', 'show', 'table', 'all']);
+  const routed = routedIndexes(routes.stdout);
+  for (let i = 0; i < 512; i++) if (!claimed.has(i) && !routed.has(i)) return i;
+  throw vardError('VARD_ERR_LAB_NO_SUBNET');
+}
+
+/**
+ * Builds a lab. Tears down a stale lab of that name first (owner gone); refuses a live one.
+ * On any failure the half-built lab is torn down before the error is rethrown.
+ * @throws VARD_ERR_LAB_EXISTS, VARD_ERR_LAB_PREFLIGHT, VARD_ERR_LAB_NO_SUBNET, VARD_ERR_LAB_HOST_FAILED
+ */
+export async function labUp(o: { name: string; shape: TopologyShape; progress?: (msg: string) => void }): Promise<LabHandle> {
+  const { name, shape } = o;
+  checkLabName(name);
+  const say = (m: string) => o.progress?.(`lab ${name}: ${m}`);
+  preflight(shape);
+  const started = Date.now();
+
+  const existing = readLab(name);
+  if (existing && isAlive(existing.owner.pid, existing.owner.startTime)) throw vardError('VARD_ERR_LAB_EXISTS', [name, existing.owner.pid, name]);
+  if (!existing && ownerAlive(name) && existsSync(labDir(name))) throw vardError('VARD_ERR_LAB_EXISTS', [name, '(being built)', name]);
+  // Teardown runs before every up (field notes §6): a stale lab of this name, or its leftovers.
+  if (anyTrace(name)) {
+    say('a stale lab of this name exists; tearing it down first');
+    await teardown(name, o.progress);
+  }
+
+  mkdirSync(labsRoot(), { recursive: true });
+  try {
+    mkdirSync(labDir(name)); // exclusive: a concurrent `up` of the same name loses here
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw vardError('VARD_ERR_LAB_EXISTS', [name, '(being built)', name]);
+    throw e;
+  }
+
+  try {
+    // Until the keeper runs, this process owns the lab: if it dies half-way the lab is stale.
+    const self = { pid: process.pid, startTime: startTimeOf(process.pid) ?? '' };
+    const rec = await withAllocLock(async () => {
+      const subnetIndex = await allocateIndex(name);
+      const base = subnetBase(subnetIndex);
+      const topology = addressTopology(shape, base);
+      const r: LabRecord = {
+        name,
+        prefix: labPrefix(name),
+        subnetIndex,
+        base,
+        topology,
+        owner: self,
+        hosts: Object.fromEntries(topology.hosts.map((h) => [h.name, { state: 'killed' as const }])),
+        createdAt: new Date().toISOString(),
+      };
+      writeLab(r);
+      return r;
+    });
+    const t = rec.topology;
+    say(`subnet ${rec.base}.0/24 (index ${rec.subnetIndex}); ${t.hosts.length} host(s): ${t.hosts.map((h) => h.name).join(', ')}`);
+
+    ensureLabBin(name, HOSTINIT, KEEPER);
+    for (const h of t.hosts) {
+      prepareHostDirs(name, t, h.name);
+      freshRun(name, h.name);
+    }
+
+    say('network: namespaces, veths, uplink');
+    await runIp(rootBatch(name, t, rec.base));
+    say('network: bridges and host addresses');
+    await Promise.all([
+      runIp(switchBatch(t), { ns: switchNs(name) }),
+      ...t.hosts.map((h) => runIp(hostBatch(h, t), { ns: nsName(name, h.name), family4: true })),
+    ]);
+
+    rec.owner = await startKeeper(name);
+    writeLab(rec);
+    say(`owner: keeper pid ${rec.owner.pid}`);
+
+    say('starting host inits');
+    const inits = await Promise.all(t.hosts.map(async (h) => [h.name, await startInit(name, h.name)] as const));
+    for (const [h, p] of inits) rec.hosts[h] = { initPid: p.initPid, unsharePid: p.unsharePid, state: 'up' };
+    writeLab(rec);
+    say(`up in ${((Date.now() - started) / 1000).toFixed(2)} s: uplink ${rec.base}.1, public VIP ${t.publicVip}`);
+    return makeHandle(rec);
+  } catch (e) {
+    say(`bring-up failed (${(e as Error).message.split('\n')[0]}); tearing down`);
+    try {
+      await teardown(name, o.progress);
+    } catch (te) {
+      say(`teardown after failure also failed: ${(te as Error).message}`);
+    }
+    throw e;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Down, residue, reap
+
+/** Idempotent teardown; ends by asserting no residue. @throws VARD_ERR_LAB_RESIDUE */
+export async function labDown(name: string, o: { progress?: (m: string) => void } = {}): Promise<void> {
+  await teardown(name, o.progress);
+}
+
+/** What this lab left behind (namespaces, root links, processes, mounts, directory, route); [] when clean. */
+export async function labResidue(name: string): Promise<string[]> {
+  return residueOf(name);
+}
+
+/** Tears down every lab whose owner (PID and start time) is gone; returns their names. */
+export async function reapStaleLabs(o: { progress?: (m: string) => void } = {}): Promise<string[]> {
+  return reapStale(o.progress);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Failure drills
+
+async function setLinks(lab: LabHandle, h: HostSpec, state: 'up' | 'down'): Promise<void> {
+  await runIp(linksBatch(h, state), { ns: nsName(lab.name, h.name) });
+}
+
+/**
+ * "Power off": links down first (so nothing sees a half-dead host answer), then SIGKILL of the
+ * verified PID 1; the kernel kills every process of its PID namespace with it.
+ */
+export async function labKill(lab: LabHandle, host: string, o: { progress?: Progress } = {}): Promise<void> {
+  const h = specOf(lab.topology, host);
+  const rec = mustRead(lab.name);
+  const cur = rec.hosts[host];
+  if (cur?.state === 'killed') return;
+  await setLinks(lab, h, 'down');
+  const ns = nsName(lab.name, host);
+  const pids = [cur?.initPid, cur?.unsharePid].filter((p): p is number => p !== undefined);
+  if (cur?.initPid !== undefined && killVerified(cur.initPid, 'SIGKILL', ns, (a) => isHostinitOf(a, lab.name, host))) {
+    o.progress?.(`lab ${lab.name}: killed ${host} (init ${cur.initPid})`);
+  }
+  const left = await waitGone(pids, 5000);
+  if (left.length) throw vardError('VARD_ERR_INTERNAL', [`${host}: processes ${left.join(' ')} survived SIGKILL of the host init`]);
+  updateHost(lab.name, host, () => ({ state: 'killed' }));
+}
+
+/** Both legs down; processes keep running (a pulled cable). */
+export async function labCut(lab: LabHandle, host: string): Promise<void> {
+  const h = specOf(lab.topology, host);
+  const cur = mustRead(lab.name).hosts[host];
+  if (cur?.state === 'killed') throw vardError('VARD_ERR_LAB_STATE', [host, 'killed', 'revive it before cutting it']);
+  await setLinks(lab, h, 'down');
+  updateHost(lab.name, host, (x) => ({ ...x, state: 'cut' }));
+}
+
+/**
+ * Back to 'up'. From 'cut': links up. From 'killed': like a reboot — only the configured addresses
+ * (a killed LB may still carry the VIP; a rebooted one would not), a fresh /run, a new PID 1.
+ * Starting daemons is the platform's job (onHostRevived).
+ */
+export async function labRevive(lab: LabHandle, host: string, o: { progress?: Progress } = {}): Promise<void> {
+  const h = specOf(lab.topology, host);
+  const cur = mustRead(lab.name).hosts[host];
+  const state = cur?.state ?? 'killed';
+  if (state === 'cut' || state === 'up') {
+    await setLinks(lab, h, 'up');
+    updateHost(lab.name, host, (x) => ({ ...x, state: 'up' }));
+    return;
+  }
+  await runIp(hostBatch(h, lab.topology, { flush: true }), { ns: nsName(lab.name, host), family4: true });
+  freshRun(lab.name, host);
+  const p = await startInit(lab.name, host);
+  updateHost(lab.name, host, () => ({ initPid: p.initPid, unsharePid: p.unsharePid, state: 'up' }));
+  o.progress?.(`lab ${lab.name}: revived ${host} (init ${p.initPid})`);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Status and exec
+
+interface IpAddrJson {
+  flags?: string[];
+  addr_info?: { family?: string; local?: string }[];
+}
+
+/** Addresses and link flags of a host's `pub`. Sample `ip -j -4 addr show dev pub`:
+ * `[{"ifname":"pub","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"addr_info":[{"family":"inet","local":"198.18.0.2","prefixlen":25}]}]` */
+async function pubState(ns: string): Promise<{ up: boolean; addrs: string[] }> {
+  const r = await ip(['-n', ns, '-j', '-4', 'addr', 'show', 'dev', 'pub'], { allowFail: true });
+  if (r.exitCode !== 0) return { up: false, addrs: [] };
+  try {
+    const [link] = JSON.parse(r.stdout) as IpAddrJson[];
+    return { up: link?.flags?.includes('UP') ?? false, addrs: (link?.addr_info ?? []).map((a) => a.local ?? '').filter(Boolean) };
+  } catch {
+    return { up: false, addrs: [] };
+  }
+}
+
+export async function labStatus(lab: LabHandle): Promise<LabStatus> {
+  const rec = mustRead(lab.name);
+  const t = rec.topology;
+  const vip = t.publicVip;
+  const pubs = new Map<string, { up: boolean; addrs: string[] }>();
+  await Promise.all(t.hosts.filter(hasPublicLeg).map(async (h) => pubs.set(h.name, await pubState(nsName(lab.name, h.name)))));
+  const vipHolders = t.hosts.filter((h) => {
+    const p = pubs.get(h.name);
+    return p !== undefined && p.up && p.addrs.includes(vip);
+  }).map((h) => h.name);
+  return {
+    name: rec.name,
+    base: rec.base,
+    publicVip: vip,
+    uplink: `${rec.base}.1`,
+    vipHolders,
+    ownerAlive: isAlive(rec.owner.pid, rec.owner.startTime),
+    hosts: t.hosts.map((h) => {
+      const hr = rec.hosts[h.name];
+      const state = hr?.state ?? 'killed';
+      const init = state === 'killed' ? undefined : currentInit(lab.name, h.name);
+      const p = pubs.get(h.name);
+      return {
+        name: h.name,
+        roles: h.roles,
+        privateAddress: h.privateAddress,
+        ...(h.publicAddress ? { publicAddress: h.publicAddress } : {}),
+        state,
+        ...(init !== undefined ? { initPid: init } : {}),
+        ...(p ? { carriesVip: p.addrs.includes(vip) } : {}),
+      };
+    }),
+  };
+}
+
+/**
+ * Runs an argv on a host with this process's stdio (for `vard lab exec`), entering its network,
+ * UTS, mount and PID namespaces. Resolves to the command's exit code (128+n when killed by signal n).
+ */
+export async function labExec(lab: LabHandle, host: string, argv: readonly string[]): Promise<number> {
+  specOf(lab.topology, host);
+  const pid = currentInit(lab.name, host);
+  if (pid === undefined) throw vardError('VARD_ERR_HOST_DOWN', [host]);
+  if (argv.length === 0) throw vardError('VARD_ERR_USAGE', ['no command given']);
+  return new Promise((resolve, reject) => {
+    const child = spawn('nsenter', ['-t', String(pid), '-n', '-u', '-m', '-p', '--wd=/', '--', ...argv], { stdio: 'inherit' });
+    child.on('error', (e) => reject(vardError('VARD_ERR_COMMAND_FAILED', [host, argv.join(' '), 'spawn', e.message], { cause: e })));
+    child.on('close', (code, signal) => {
+      const sigNo = signal ? (({ SIGHUP: 1, SIGINT: 2, SIGQUIT: 3, SIGKILL: 9, SIGTERM: 15 }) as Record<string, number>)[signal] ?? 1 : 0;
+      resolve(code ?? 128 + sigNo);
+    });
+  });
+}
+
+/** Waits (bounded) until a host's init is gone; for tests. */
+export async function waitInitGone(pid: number, ms = 5000): Promise<boolean> {
+  return (await waitGone([pid], ms)).length === 0;
+}
+
+/** The lab's switch namespace name, for probes that want to sit on the bridges. */
+export function labSwitchNs(lab: LabHandle): string {
+  return switchNs(lab.name);
+}

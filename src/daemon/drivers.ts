@@ -42,7 +42,7 @@ async function rejectOn(host: Host, daemon: DaemonName, argv: readonly string[],
 /** Shared shape of a supervised foreground daemon: spawn from `current`, signal its master to reload. */
 function supervised(o: {
   name: DaemonName;
-  binary: string;
+  binary: string | readonly string[];
   dirs: string[];
   argv: () => string[];
   checkArgv: (dir: string) => string[];
@@ -166,7 +166,7 @@ const varnish: DaemonDriver = {
 
 const keepalived = supervised({
   name: 'keepalived',
-  binary: 'keepalived',
+  binary: ['keepalived', 'stdbuf'],
   dirs: [],
   argv: () => [
     'stdbuf', '-oL', '-eL', 'keepalived', '-n', '-l', '-D', '-f', `${currentDir('keepalived')}/keepalived.conf`,

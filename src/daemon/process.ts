@@ -31,17 +31,19 @@ export async function readPid(host: Host, daemon: string): Promise<number | unde
 
 /**
  * The recorded PID, only while it is still that daemon: PIDs restart at 1 in every new lab host
- * and get reused, so a pidfile alone proves nothing. `binary` is matched against argv[0].
+ * and get reused, so a pidfile alone proves nothing. `binary` names (any of them) must begin argv[0]'s base name.
  */
-export async function livePid(host: Host, daemon: string, binary: string): Promise<number | undefined> {
+export async function livePid(host: Host, daemon: string, binary: string | readonly string[]): Promise<number | undefined> {
   const pid = await readPid(host, daemon);
   if (pid === undefined) return undefined;
   const cmdline = (await host.readFile(`/proc/${pid}/cmdline`))?.toString('utf8');
   if (!cmdline) return undefined;
-  const argv0 = cmdline.split('\0')[0] ?? '';
+  // A daemon may rename itself ("php-fpm: master process …") or still be its launcher (stdbuf).
+  const argv0 = (cmdline.split('\0')[0] ?? '').split('/').pop() ?? '';
   const stat = (await host.readFile(`/proc/${pid}/stat`))?.toString('utf8') ?? '';
   if (/\) Z /.test(stat)) return undefined;
-  return argv0 === binary || argv0.endsWith(`/${binary}`) || argv0.startsWith(`${binary}:`) ? pid : undefined;
+  const names = typeof binary === 'string' ? [binary] : binary;
+  return names.some((b) => argv0.startsWith(b)) ? pid : undefined;
 }
 
 export async function signal(host: Host, pid: number, sig: string): Promise<void> {

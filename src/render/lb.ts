@@ -96,8 +96,9 @@ export function renderVarnish(p: Platform, self: HostSpec): ConfigSet {
   const webs = hostsWithRole(p.topology, 'web');
   const sites = [...p.sites].sort(bySlug);
   const L: string[] = ['vcl 4.1;', header('#', `platform ${p.name}, host ${self.name}`).trimEnd(), '', 'import directors;', 'import std;', ''];
+  // VCL refuses an unused probe, so with no sites there is only the empty default backend.
   if (!sites.length) L.push('backend default none;', '');
-  L.push(
+  else L.push(
     'probe health {',
     '  .request = "GET /health.txt HTTP/1.1" "Host: health" "Connection: close";',
     '  .interval = 1s;',

@@ -31,6 +31,7 @@ export interface SshTarget {
 /** SFTP status codes we branch on (draft-ietf-secsh-filexfer-02 §7; what OpenSSH's sftp-server sends). */
 const FX_NO_SUCH_FILE = 2;
 const FX_FAILURE = 4;
+const FX_BAD_MESSAGE = 5;
 
 /**
  * OpenSSH allows MaxSessions (default 10) channels per connection; one is the SFTP session, and
@@ -41,8 +42,11 @@ const KEEPALIVE_INTERVAL_MS = 15_000;
 const KEEPALIVE_COUNT_MAX = 3;
 const DEFAULT_READY_TIMEOUT_MS = 20_000;
 const DEFAULT_RUN_TIMEOUT_MS = 60_000;
-/** After a timeout we signal and close the channel; if the server never confirms, give up after this. */
-const KILL_GRACE_MS = 3_000;
+/**
+ * The host enforces the deadline itself (see `run`); our own timer is a backstop for a host or
+ * network that stopped answering, this much later, and then waits this long again for the close.
+ */
+const BACKSTOP_MS = 5_000;
 
 const FINGERPRINT = /^SHA256:[A-Za-z0-9+/]{43}=?$/;
 const ENV_NAME = /^[A-Za-z_][A-Za-z0-9_]*$/;
@@ -296,44 +300,64 @@ class SshHost implements Host {
   // ---------------------------------------------------------------- commands
 
   async run(argv: readonly string[], opts: RunOptions = {}): Promise<RunResult> {
-    const [file] = argv;
-    if (file === undefined) throw vardError('VARD_ERR_INTERNAL', ['empty argv']);
-    // `exec` makes the remote shell run the program itself, as spawn() does locally: no builtin,
-    // alias or function of the same name, and signals reach the program. A word starting with '-'
-    // would be read as an option of exec.
-    if (file.startsWith('-')) throw vardError('VARD_ERR_INTERNAL', [`argv[0] may not start with '-': ${file}`]);
+    if (argv.length === 0) throw vardError('VARD_ERR_INTERNAL', ['empty argv']);
     const envWords: string[] = [];
     for (const [k, v] of Object.entries(opts.env ?? {})) {
       if (!ENV_NAME.test(k)) throw vardError('VARD_ERR_INTERNAL', [`invalid environment variable name ${JSON.stringify(k)}`]);
       envWords.push(`${k}=${v}`);
     }
-    // sshd ignores env requests unless AcceptEnv allows them, so variables travel as `env K=V argv…`.
-    const command = `exec ${quoteArgv(envWords.length > 0 ? ['env', ...envWords, ...argv] : argv)}`;
+    // Clamped like setTimeout does; `timeout 0` would mean "no limit".
+    const timeoutMs = Math.min(Math.max(opts.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS, 1), 2_147_483_647);
+    // The deadline is enforced on the host by coreutils `timeout -s KILL` (it signals its whole
+    // process group, so children die too, and it holds even if this connection is lost). sshd
+    // cannot do it for us: it refuses "signal" channel requests for root logins, which run
+    // without post-auth privilege separation. `exec` replaces the login shell, and `timeout`
+    // execs argv[0] itself, so no shell builtin, alias or function stands in for the program, just
+    // as with spawn() locally. sshd ignores env requests unless AcceptEnv allows them, so
+    // variables travel as `env K=V argv…`.
+    const words = ['timeout', '-s', 'KILL', (timeoutMs / 1000).toFixed(3), ...(envWords.length > 0 ? ['env', ...envWords] : []), ...argv];
+    const command = `exec ${quoteArgv(words)}`;
     const started = Date.now();
     const conn = await this.connection();
     await this.slots.acquire();
     try {
-      const ch = await new Promise<ClientChannel>((resolve, reject) => {
-        conn.client.exec(command, (err, stream) => {
-          if (err) reject(vardError('VARD_ERR_SSH_CONNECT', [this.name, `cannot open a channel: ${err.message}`], { cause: err }));
-          else resolve(stream);
-        });
-      });
-      return await this.collect(ch, argv, opts, started);
+      const ch = await this.openExec(conn, command);
+      return await this.collect(ch, argv, opts, timeoutMs, started);
     } finally {
       this.slots.release();
     }
   }
 
-  private collect(ch: ClientChannel, argv: readonly string[], opts: RunOptions, started: number): Promise<RunResult> {
-    const timeoutMs = opts.timeoutMs ?? DEFAULT_RUN_TIMEOUT_MS;
+  /**
+   * Opens an exec channel. sshd refuses channels beyond MaxSessions ("open failed") instead of
+   * queueing them; our own pool stays below the default, but other sessions on the same
+   * connection can still fill it for a moment, so a refusal is retried briefly.
+   */
+  private async openExec(conn: Conn, command: string): Promise<ClientChannel> {
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await new Promise<ClientChannel>((resolve, reject) => {
+          conn.client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)));
+        });
+      } catch (e) {
+        const refused = /open failed/i.test((e as Error).message);
+        if (!refused || attempt >= 5) {
+          throw vardError('VARD_ERR_SSH_CONNECT', [this.name, `cannot open a channel: ${(e as Error).message}`], { cause: e });
+        }
+        await new Promise((r) => setTimeout(r, 50 * 2 ** attempt));
+      }
+    }
+  }
+
+  private collect(ch: ClientChannel, argv: readonly string[], opts: RunOptions, timeoutMs: number, started: number): Promise<RunResult> {
+    const chanStart = Date.now();
     return new Promise<RunResult>((resolve, reject) => {
       const out: Buffer[] = [];
       const err: Buffer[] = [];
       let code: number | null = null;
       let signal: string | undefined;
       let sawExit = false;
-      let timedOut = false;
+      let abandoned = false;
       let done = false;
       let grace: NodeJS.Timeout | undefined;
 
@@ -345,44 +369,35 @@ class SshHost implements Host {
         signal = sig; // ssh2 already prefixes it: 'SIGKILL'
       });
 
-      const timer = setTimeout(() => {
-        timedOut = true;
-        // OpenSSH ≥ 7.9 delivers this as killpg() to the session's process group.
-        try {
-          ch.signal('KILL');
-        } catch {
-          /* the channel may already be closing */
-        }
+      // Backstop only: normally the host's `timeout` has killed the command long before.
+      const backstop = setTimeout(() => {
+        abandoned = true;
         ch.close();
-        grace = setTimeout(finish, KILL_GRACE_MS);
-      }, timeoutMs);
+        grace = setTimeout(finish, BACKSTOP_MS);
+      }, timeoutMs + BACKSTOP_MS);
 
-      function finish(): void {
-        if (done) return;
-        done = true;
-        clearTimeout(timer);
-        if (grace) clearTimeout(grace);
-        finalize();
-      }
       const finalize = (): void => {
-        if (!sawExit && !timedOut) {
+        if (!sawExit && !abandoned) {
           reject(vardError('VARD_ERR_SSH_CONNECT', [this.name, `the channel closed before \`${redact(argv.join(' '))}\` exited`]));
           return;
         }
-        if (timedOut && !signal && code === null) signal = 'SIGKILL';
         // Same mapping as execArgv: a signal death reports 128.
         const res: RunResult = {
-          exitCode: code ?? (signal ? 128 : 1),
+          exitCode: code ?? (signal || abandoned ? 128 : 1),
           stdout: Buffer.concat(out).toString('utf8'),
           stderr: Buffer.concat(err).toString('utf8'),
           durationMs: Date.now() - started,
         };
         if (res.exitCode !== 0 && !opts.allowFail) {
-          const why = (
-            res.stderr.trim() ||
-            res.stdout.trim() ||
-            (timedOut ? `killed by ${signal ?? 'SIGKILL'} after the ${timeoutMs} ms timeout` : signal ? `killed by ${signal}` : '')
-          ).slice(-2000);
+          const timedOut = abandoned || (signal === 'SIGKILL' && Date.now() - chanStart >= timeoutMs);
+          const killed = abandoned
+            ? `no answer from the host within ${timeoutMs} ms; channel abandoned`
+            : timedOut
+              ? `killed by SIGKILL after the ${timeoutMs} ms timeout`
+              : signal
+                ? `killed by ${signal}`
+                : '';
+          const why = (res.stderr.trim() || res.stdout.trim() || killed).slice(-2000);
           reject(
             vardError('VARD_ERR_COMMAND_FAILED', [this.name, redact(argv.join(' ')), res.exitCode, redact(why)], {
               details: { host: this.name, argv: argv.map(redact), exitCode: res.exitCode, stderr: redact(res.stderr.slice(-4000)) },
@@ -390,6 +405,13 @@ class SshHost implements Host {
           );
         } else resolve(res);
       };
+      function finish(): void {
+        if (done) return;
+        done = true;
+        clearTimeout(backstop);
+        if (grace) clearTimeout(grace);
+        finalize();
+      }
       ch.on('close', finish);
 
       // Always end stdin, so a command that reads it sees EOF instead of waiting forever.
@@ -482,8 +504,9 @@ class SshHost implements Host {
     } catch (e) {
       const code = sftpCode(e);
       if (code === FX_NO_SUCH_FILE) return undefined;
-      // readlink(2) on a non-link gives EINVAL, which sftp-server reports as a generic failure.
-      if (code === FX_FAILURE) {
+      // readlink(2) on a non-link gives EINVAL, which sftp-server reports as BAD_MESSAGE (older
+      // servers: FAILURE); only a path that exists and is not a link means "no link here".
+      if (code === FX_BAD_MESSAGE || code === FX_FAILURE) {
         const st = await this.lstat(path);
         if (st === undefined || !st.isSymbolicLink()) return undefined;
       }

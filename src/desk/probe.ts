@@ -1,4 +1,5 @@
 import { request } from 'node:http';
+import { systemClock, type Clock } from '../calendar/index.ts';
 import type { ProbeResult } from './incident-rules.ts';
 
 export interface SiteProbeTarget {
@@ -12,6 +13,8 @@ export interface SiteProbeTarget {
   readonly timeoutMs?: number;
   /** @default '/' */
   readonly path?: string;
+  /** Stamps the result's `at`. @default systemClock */
+  readonly clock?: Clock;
 }
 
 /**
@@ -22,10 +25,12 @@ export interface SiteProbeTarget {
  */
 export function httpSiteProbe(t: SiteProbeTarget): () => Promise<ProbeResult> {
   const timeoutMs = t.timeoutMs ?? 3_000;
+  const clock = t.clock ?? systemClock;
   return () =>
     new Promise<ProbeResult>((resolve) => {
       const started = Date.now();
-      const done = (ok: boolean, detail: string): void => resolve({ site: t.domain, ok, at: new Date(), detail: `${detail} in ${Date.now() - started} ms` });
+      const at = clock.now();
+      const done = (ok: boolean, detail: string): void => resolve({ site: t.domain, ok, at, detail: `${detail} in ${Date.now() - started} ms` });
       const req = request(
         { host: t.address, port: t.port ?? 80, path: t.path ?? '/', method: 'GET', headers: { host: t.domain, 'user-agent': 'vard-probe', connection: 'close' }, timeout: timeoutMs },
         (res) => {

@@ -50,7 +50,7 @@ function labName(g: GlobalOptions, o: { name?: string }): string {
 
 function pad(rows: string[][]): string {
   const widths = rows[0]?.map((_, i) => Math.max(...rows.map((r) => (r[i] ?? '').length))) ?? [];
-  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ')).join('\n');
+  return rows.map((r) => r.map((c, i) => (i === r.length - 1 ? c : c.padEnd(widths[i] ?? 0))).join('  ').trimEnd()).join('\n');
 }
 
 export function formatStatus(s: LabStatus): string {
@@ -97,6 +97,8 @@ export function registerLabCommands(program: Command, globals: Globals): void {
       process.on('SIGINT', onSignal);
       process.on('SIGTERM', onSignal);
       try {
+        // Stale labs (owner gone) hold subnets and names; their owners can no longer clean up.
+        await reapStaleLabs({ progress });
         const handle = await labUp({ name, shape, progress });
         await onLabUp(g, handle, progress);
         const s = await labStatus(handle);

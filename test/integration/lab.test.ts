@@ -81,6 +81,10 @@ describe('lab', { timeout: 90_000 }, () => {
   test('rejects bad names', async () => {
     await assert.rejects(labUp({ name: 'Bad-Name', shape: PRESETS.single! }), (e) => isVardError(e, 'VARD_ERR_LAB_NAME_INVALID'));
     assert.throws(() => labOpen(L1), (e) => isVardError(e, 'VARD_ERR_LAB_NOT_RUNNING'));
+    // A host named like the switch namespace is refused before anything is created.
+    const clash = { source: 'test', hosts: [{ name: 'sw', roles: ['lb', 'web'] as const }] };
+    await assert.rejects(labUp({ name: L1, shape: clash }), (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID'));
+    assert.deepEqual(await labResidue(L1), []);
   });
 
   test('up reference: five hosts and a switch, own hostnames, own /etc', async () => {

@@ -306,14 +306,16 @@ export async function labUp(o: { name: string; shape: TopologyShape; progress?: 
       ...t.hosts.map((h) => runIp(hostBatch(h, t), { ns: nsName(name, h.name), family4: true })),
     ]);
 
-    rec.owner = await startKeeper(name);
-    writeLab(rec);
-    say(`owner: keeper pid ${rec.owner.pid}`);
-
     say('starting host inits');
     const inits = await Promise.all(t.hosts.map(async (h) => [h.name, await startInit(name, h.name)] as const));
     for (const [h, p] of inits) rec.hosts[h] = { initPid: p.initPid, unsharePid: p.unsharePid, state: 'up' };
     writeLab(rec);
+
+    // Ownership passes to the keeper only now that the lab is whole: were this process to die
+    // earlier, its own death would mark the half-built lab stale, and the reaper would remove it.
+    rec.owner = await startKeeper(name);
+    writeLab(rec);
+    say(`owner: keeper pid ${rec.owner.pid}`);
     say(`up in ${((Date.now() - started) / 1000).toFixed(2)} s: uplink ${rec.base}.1, public VIP ${t.publicVip}`);
     return makeHandle(rec);
   } catch (e) {
@@ -353,21 +355,24 @@ async function setLinks(lab: LabHandle, h: HostSpec, state: 'up' | 'down'): Prom
 }
 
 /**
- * "Power off": links down first (so nothing sees a half-dead host answer), then SIGKILL of the
- * verified PID 1; the kernel kills every process of its PID namespace with it.
+ * Every process of the host dies at once: SIGKILL of the verified PID 1 (the kernel kills its
+ * whole PID namespace), then its links go down. In that order the kernel still sends the FIN/RST
+ * of the dead processes' connections, as a crashed machine's peers would see on a crash of its
+ * services, and then the host vanishes from both segments, so addresses it still carries (a
+ * VIP) answer nobody. A silent failure without resets is `labCut`.
  */
 export async function labKill(lab: LabHandle, host: string, o: { progress?: Progress } = {}): Promise<void> {
   const h = specOf(lab.topology, host);
   const rec = mustRead(lab.name);
   const cur = rec.hosts[host];
   if (cur?.state === 'killed') return;
-  await setLinks(lab, h, 'down');
   const ns = nsName(lab.name, host);
   const pids = [cur?.initPid, cur?.unsharePid].filter((p): p is number => p !== undefined);
   if (cur?.initPid !== undefined && killVerified(cur.initPid, 'SIGKILL', ns, (a) => isHostinitOf(a, lab.name, host))) {
     o.progress?.(`lab ${lab.name}: killed ${host} (init ${cur.initPid})`);
   }
   const left = await waitGone(pids, 5000);
+  await setLinks(lab, h, 'down');
   if (left.length) throw vardError('VARD_ERR_INTERNAL', [`${host}: processes ${left.join(' ')} survived SIGKILL of the host init`]);
   updateHost(lab.name, host, () => ({ state: 'killed' }));
 }

@@ -17,7 +17,11 @@ export interface SshTarget {
   readonly port?: number;
   readonly username: string;
   readonly privateKey: string | Buffer;
-  /** `SHA256:<base64 without padding>`, exactly as `ssh-keygen -lf <host key>.pub` prints it. */
+  /**
+   * `SHA256:<base64 without padding>`, exactly as `ssh-keygen -lf <host key>.pub` prints it. Pin
+   * the key the client negotiates: ssh2 prefers ed25519, then ECDSA, then RSA, among those the
+   * server offers.
+   */
   readonly hostKeySha256: string;
   /**
    * Like OpenSSH's ProxyCommand: spawn this argv and use its stdin/stdout as the transport
@@ -161,16 +165,24 @@ class SshHost implements Host {
       let settled = false;
       const conn: Conn = { client, sftp: undefined };
 
-      const fail = (e: VardError): void => {
+      let proxyClosed: Promise<void> = Promise.resolve();
+
+      const fail = (make: () => VardError): void => {
         if (settled) return;
         settled = true;
-        reject(e);
+        // A dying proxy explains the failure on its stderr (socat: "Connection refused"), and
+        // that may arrive just after ssh2 reports the lost stream: wait briefly for it.
+        let timer: NodeJS.Timeout | undefined;
+        void Promise.race([proxyClosed, new Promise<void>((r) => (timer = setTimeout(r, 1_000)))]).then(() => {
+          clearTimeout(timer);
+          reject(make());
+        });
       };
       const connectError = (why: string, cause?: unknown): VardError => {
         const tail = proxyErr.trim() ? ` (proxy: ${proxyErr.trim().slice(-500)})` : '';
         return vardError('VARD_ERR_SSH_CONNECT', [`${t.name} (${target})`, `${why}${tail}`], {
           ...(cause === undefined ? {} : { cause }),
-          details: { host: t.name, target },
+          details: { host: t.name, target, ...(proxyErr.trim() ? { proxyStderr: proxyErr.trim().slice(-2000) } : {}) },
         });
       };
       const stopProxy = (): void => {
@@ -181,16 +193,18 @@ class SshHost implements Host {
       let sock: Duplex | undefined;
       if (t.proxyArgv) {
         const [file, ...args] = t.proxyArgv as readonly [string, ...string[]];
-        proxy = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
-        proxy.stderr?.on('data', (b: Buffer) => {
+        const child = spawn(file, args, { stdio: ['pipe', 'pipe', 'pipe'] });
+        proxy = child;
+        proxyClosed = new Promise<void>((r) => child.once('close', () => r()));
+        child.stderr.on('data', (b: Buffer) => {
           proxyErr = (proxyErr + b.toString('utf8')).slice(-2000);
         });
-        proxy.on('error', (e) => {
-          fail(connectError(`cannot start proxy ${JSON.stringify(t.proxyArgv)}: ${e.message}`, e));
+        child.on('error', (e) => {
+          fail(() => connectError(`cannot start proxy ${JSON.stringify(t.proxyArgv)}: ${e.message}`, e));
           client.end();
         });
         // The proxy's stdout/stdin, seen by ssh2 as one already-connected socket.
-        sock = Duplex.from({ readable: proxy.stdout, writable: proxy.stdin });
+        sock = Duplex.from({ readable: child.stdout, writable: child.stdin });
       }
 
       client.on('ready', () => {
@@ -201,14 +215,14 @@ class SshHost implements Host {
       });
       client.on('error', (e: Error & { level?: string }) => {
         if (refused) {
-          fail(
+          fail(() =>
             vardError('VARD_ERR_SSH_HOSTKEY_MISMATCH', [t.name, this.pinned, presented ?? '(none)'], {
               cause: e,
               details: { host: t.name, target, expected: this.pinned, got: presented },
             }),
           );
         } else if (!ready) {
-          fail(connectError(e.message, e));
+          fail(() => connectError(e.message, e));
         }
         // After `ready`, errors (keepalive timeout, reset) are followed by 'close', handled below.
       });
@@ -219,7 +233,7 @@ class SshHost implements Host {
           this.live = undefined;
           this.conn = undefined;
         }
-        if (!ready) fail(connectError('connection closed during handshake'));
+        if (!ready) fail(() => connectError('connection closed during handshake'));
       });
 
       const cfg: ConnectConfig = {
@@ -246,7 +260,7 @@ class SshHost implements Host {
         client.connect(cfg);
       } catch (e) {
         stopProxy();
-        fail(connectError((e as Error).message, e));
+        fail(() => connectError((e as Error).message, e));
       }
     });
   }
@@ -466,8 +480,9 @@ class SshHost implements Host {
         // The server's umask applied to open(); fchmod sets the mode the caller asked for.
         await this.call<void>('chmod', tmp, (s, cb) => s.fchmod(handle, mode, cb));
         // Data on disk before the rename makes it visible, where the server offers fsync@openssh.com.
+        // ssh2 throws (no SFTP status) when the extension is missing: tolerated, unlike a failed fsync.
         await this.call<unknown>('fsync', tmp, (s, cb) => s.ext_openssh_fsync(handle, cb)).catch((e: unknown) => {
-          if (sftpCode(e) !== undefined) throw e; // a real fsync failure; a missing extension is tolerated
+          if (sftpCode(e) !== undefined) throw e;
         });
       } finally {
         await this.call<void>('close', tmp, (s, cb) => s.close(handle, cb)).catch(() => undefined);
@@ -514,6 +529,7 @@ class SshHost implements Host {
     }
   }
 
+  /** Like the local transport, but only "no such file" is false: a failing connection throws. */
   async exists(path: string): Promise<boolean> {
     // lstat, like the local transport: a dangling symlink exists.
     return (await this.lstat(this.abs(path))) !== undefined;
@@ -582,10 +598,13 @@ class SshHost implements Host {
     const conn = await p.catch(() => undefined);
     if (!conn) return;
     await new Promise<void>((resolve) => {
-      conn.client.once('close', () => resolve());
-      conn.client.end();
       // 'close' normally follows at once; never let close() hang on a dead peer.
-      setTimeout(resolve, 2_000).unref();
+      const timer = setTimeout(resolve, 2_000);
+      conn.client.once('close', () => {
+        clearTimeout(timer);
+        resolve();
+      });
+      conn.client.end();
     });
   }
 }

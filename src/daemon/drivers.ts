@@ -90,7 +90,7 @@ function supervised(o: {
   };
 }
 
-const haproxy = supervised({
+const haproxyBase = supervised({
   name: 'haproxy',
   binary: 'haproxy',
   dirs: ['/run/haproxy'],
@@ -102,6 +102,31 @@ const haproxy = supervised({
   // The VIP is bound on the passive node too, before VRRP gives it the address.
   prepareExtra: async (h) => void (await h.run(['sysctl', '-q', '-w', 'net.ipv4.ip_nonlocal_bind=1'])),
 });
+
+/** The serving worker's PID, from the runtime API (`show info` prints a line `Pid: 42`). */
+async function haproxyWorkerPid(host: Host): Promise<number | undefined> {
+  const r = await host.run(['socat', '-t', '2', 'STDIO', `UNIX-CONNECT:${PATHS.haproxySocket}`], { input: 'show info\n', allowFail: true });
+  const m = /^Pid: (\d+)$/m.exec(r.stdout);
+  return m ? Number(m[1]) : undefined;
+}
+
+/**
+ * After USR2 the old worker keeps answering until the new one has parsed the configuration and
+ * taken the sockets over; a health check alone would pass on the old worker. The reload is done
+ * when the runtime API is served by a different worker.
+ */
+const haproxy: DaemonDriver = {
+  ...haproxyBase,
+  async reload(host, dir) {
+    const before = await haproxyWorkerPid(host);
+    await haproxyBase.reload(host, dir);
+    if (before === undefined) return;
+    await waitFor({ daemon: 'haproxy', host: host.name }, async () => {
+      const now = await haproxyWorkerPid(host);
+      return now !== undefined && now !== before;
+    }, { timeoutMs: 15_000, alive: () => haproxyBase.running(host), detail: () => logTail(host, 'haproxy') });
+  },
+};
 
 const apache2 = supervised({
   name: 'apache2',

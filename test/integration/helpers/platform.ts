@@ -1,0 +1,145 @@
+import { spawn } from 'node:child_process';
+import { request } from 'node:http';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { GlobalOptions } from '../../../src/cli/context.ts';
+import { labDown, labUp, type LabHandle } from '../../../src/lab/index.ts';
+import type { TopologyShape } from '../../../src/model/index.ts';
+import { openPlatform, type PlatformContext } from '../../../src/platform/context.ts';
+import { onLabUp } from '../../../src/platform/hooks.ts';
+
+export interface TestPlatform {
+  readonly lab: LabHandle;
+  readonly g: GlobalOptions;
+  readonly ctx: PlatformContext;
+  readonly vip: string;
+  /** Runs the real `vard` CLI with this platform's lab and state; resolves with its exit code and output. */
+  cli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }>;
+  teardown(): Promise<void>;
+}
+
+const BIN = new URL('../../../bin/vard.mjs', import.meta.url).pathname;
+
+/** One lab per test file: built once, shared by its tests, always torn down. */
+export async function startPlatform(name: string, shape: TopologyShape): Promise<TestPlatform> {
+  const dir = mkdtempSync(join(tmpdir(), `vard-${name}-`));
+  const g: GlobalOptions = { lab: name, state: join(dir, 'state.db'), json: false };
+  await labDown(name).catch(() => undefined);
+  const log = (m: string) => process.env.VARD_TEST_VERBOSE && process.stderr.write(`  [${name}] ${m}\n`);
+  const lab = await labUp({ name, shape, progress: log });
+  let ctx: PlatformContext | undefined;
+  try {
+    await onLabUp(g, lab, log);
+    ctx = openPlatform(g, log, lab);
+  } catch (e) {
+    await labDown(name).catch(() => undefined);
+    throw e;
+  }
+  const c = ctx;
+  return {
+    lab,
+    g,
+    ctx: c,
+    vip: lab.topology.publicVip,
+    cli: (args) => runCli(['--lab', name, '--state', g.state, ...args]),
+    async teardown() {
+      c.close();
+      await labDown(name);
+      rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (b) => (stdout += b));
+    child.stderr.on('data', (b) => (stderr += b));
+    child.on('close', (code) => resolve({ code: code ?? 1, stdout, stderr }));
+  });
+}
+
+export interface HttpResult {
+  readonly status: number;
+  readonly headers: Record<string, string | string[] | undefined>;
+  readonly body: string;
+}
+
+/** One HTTP request from the root namespace ("the Internet"); status 0 when nothing answered. */
+export function httpGet(address: string, host: string, path = '/', o: { method?: string; headers?: Record<string, string>; timeoutMs?: number; port?: number } = {}): Promise<HttpResult> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: address, port: o.port ?? 80, path, method: o.method ?? 'GET', headers: { Host: host, Connection: 'close', ...o.headers }, timeout: o.timeoutMs ?? 2000, agent: false },
+      (res) => {
+        let body = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (body += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, headers: res.headers, body }));
+        res.on('error', () => resolve({ status: 0, headers: {}, body: '' }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, headers: {}, body: '' }));
+    req.end();
+  });
+}
+
+export interface HammerReport {
+  ok: number;
+  failed: number;
+  failures: string[];
+  servedBy: Record<string, number>;
+  /** Longest time without a successful response, in ms. */
+  longestGapMs: number;
+}
+
+/**
+ * A steady client: `concurrency` sequential request loops against one site until `stop()`,
+ * bounded by `maxMs` and `maxRequests`. Every non-200 or error is counted with its time.
+ */
+export function hammer(address: string, host: string, o: { path?: string; concurrency?: number; maxMs?: number; maxRequests?: number; headers?: Record<string, string>; timeoutMs?: number } = {}) {
+  const report: HammerReport = { ok: 0, failed: 0, failures: [], servedBy: {}, longestGapMs: 0 };
+  let running = true;
+  const started = Date.now();
+  let lastOk = started;
+  const maxMs = o.maxMs ?? 120_000;
+  const maxRequests = o.maxRequests ?? 200_000;
+  const loop = async () => {
+    while (running && Date.now() - started < maxMs && report.ok + report.failed < maxRequests) {
+      const t = Date.now();
+      const r = await httpGet(address, host, o.path ?? '/', { ...(o.headers ? { headers: o.headers } : {}), timeoutMs: o.timeoutMs ?? 3000 });
+      if (r.status === 200) {
+        report.ok++;
+        const now = Date.now();
+        report.longestGapMs = Math.max(report.longestGapMs, now - lastOk);
+        lastOk = now;
+        const by = String(r.headers['x-served-by'] ?? '?');
+        report.servedBy[by] = (report.servedBy[by] ?? 0) + 1;
+      } else {
+        report.failed++;
+        if (report.failures.length < 20) report.failures.push(`+${t - started}ms status ${r.status}`);
+      }
+    }
+  };
+  const loops = Array.from({ length: o.concurrency ?? 4 }, loop);
+  return {
+    report,
+    async stop(): Promise<HammerReport> {
+      running = false;
+      await Promise.all(loops);
+      return report;
+    },
+  };
+}
+
+export async function until(what: string, probe: () => Promise<boolean>, timeoutMs = 20_000): Promise<number> {
+  const t0 = Date.now();
+  while (Date.now() - t0 < timeoutMs) {
+    if (await probe().catch(() => false)) return Date.now() - t0;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}

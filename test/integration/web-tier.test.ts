@@ -1,0 +1,183 @@
+// The web tier in a real lab: HAProxy + keepalived + nftables + Varnish on two load balancers,
+// Apache + PHP-FPM on three web servers. Issue 2, acceptance lines 3, 4, 6, 7, 8, 10.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { applyConfigSet } from '../../src/apply/config-set.ts';
+import { DRIVERS } from '../../src/daemon/index.ts';
+import { isVardError } from '../../src/errors/index.ts';
+import { labKill, labRevive } from '../../src/lab/index.ts';
+import { PRESETS } from '../../src/model/index.ts';
+import { onHostRevived } from '../../src/platform/hooks.ts';
+import { haproxyCommand } from '../../src/platform/support.ts';
+import { hammer, httpGet, startPlatform, until, type TestPlatform } from './helpers/platform.ts';
+
+let P: TestPlatform;
+
+before(async () => {
+  P = await startPlatform('tweb1', PRESETS.reference!);
+});
+after(async () => {
+  await P?.teardown();
+});
+
+/** What a host holds that a site could have touched: Vard's file trees, the running config versions, site users. */
+async function snapshot(): Promise<Record<string, string>> {
+  const out: Record<string, string> = {};
+  for (const h of P.lab.hosts()) {
+    const files = await h.run(['find', '/srv/vard', '/etc/vard', '-printf', '%p %l\\n'], { allowFail: true });
+    const users = await h.run(['getent', 'passwd']);
+    // Version directories other than `current` are kept as rollback targets; what runs is `current`.
+    const live = files.stdout.split('\n').filter((l) => !/^\/etc\/vard\/[^/]+\/v-/.test(l));
+    out[h.name] = [live.sort().join('\n'), users.stdout.split('\n').filter((l) => l.includes('vard site')).sort().join('\n')].join('\n--\n');
+  }
+  return out;
+}
+
+async function createSite(domain: string, extra: string[] = []) {
+  const r = await P.cli(['--json', 'site', 'create', domain, ...extra]);
+  assert.equal(r.code, 0, r.stderr);
+  return JSON.parse(r.stdout) as { domain: string; port: number; unixUser: string; created: boolean };
+}
+
+test('a created site is served through the public address by PHP on its own port on every web server, as its own user [S11]', async () => {
+  const s = await createSite('alpha.example.com', ['--customer', 'acme']);
+  assert.equal(s.created, true);
+  const served = new Set<string>();
+  for (let i = 0; i < 12; i++) {
+    const r = await httpGet(P.vip, 'alpha.example.com', '/', { headers: { Cookie: 'SESSx=1' } });
+    assert.equal(r.status, 200);
+    assert.equal(r.headers['x-vard-php-user'], s.unixUser);
+    assert.match(r.body, /alpha\.example\.com/);
+    served.add(String(r.headers['x-served-by']));
+  }
+  assert.deepEqual([...served].sort(), ['web1', 'web2', 'web3']);
+  // Its own port on every web server, reached from a load balancer's private side.
+  const lb1 = P.lab.host('lb1');
+  for (const w of P.lab.topology.hosts.filter((h) => h.roles.includes('web'))) {
+    const r = await lb1.run(['curl', '-s', '-o', '/dev/null', '-w', '%{http_code}', '-H', 'Host: alpha.example.com', `http://${w.privateAddress}:${s.port}/`]);
+    assert.equal(r.stdout, '200', `${w.name}:${s.port}`);
+    const ps = await P.lab.host(w.name).run(['ps', '-eo', 'user:32,args']);
+    assert.match(ps.stdout, new RegExp(`${s.unixUser}\\s+php-fpm: pool alpha-example-com`));
+  }
+  const list = await P.cli(['--json', 'site', 'list']);
+  assert.deepEqual((JSON.parse(list.stdout) as { domain: string }[]).map((x) => x.domain), ['alpha.example.com']);
+});
+
+test('creating the same site twice duplicates nothing', async () => {
+  const before = await snapshot();
+  const again = await createSite('alpha.example.com', ['--customer', 'acme']);
+  assert.equal(again.created, false);
+  assert.deepEqual(await snapshot(), before);
+  const list = JSON.parse((await P.cli(['--json', 'site', 'list'])).stdout) as unknown[];
+  assert.equal(list.length, 1);
+});
+
+test('anonymous GETs are cached by Varnish; sessions, POST, /user and /admin go straight to the web servers [S8]', async () => {
+  await httpGet(P.vip, 'alpha.example.com', '/cached-page');
+  const hit = await httpGet(P.vip, 'alpha.example.com', '/cached-page');
+  assert.equal(hit.headers['x-cache'], 'HIT');
+  assert.ok(Number(hit.headers['x-cache-hits']) >= 1);
+  for (const [path, o] of [
+    ['/cached-page', { headers: { Cookie: 'SESSabcdef=123' } }],
+    ['/cached-page', { method: 'POST' }],
+    ['/user/login', {}],
+    ['/admin/config', {}],
+  ] as const) {
+    const r1 = await httpGet(P.vip, 'alpha.example.com', path, o);
+    const r2 = await httpGet(P.vip, 'alpha.example.com', path, o);
+    for (const r of [r1, r2]) {
+      assert.equal(r.status, 200, `${path} ${JSON.stringify(o)}`);
+      assert.equal(r.headers['x-cache'], undefined, `${path} ${JSON.stringify(o)} must bypass Varnish`);
+      assert.equal(r.headers['cache-control'], 'private, no-cache');
+    }
+  }
+  // Both proxies probe every web server.
+  const stat = await haproxyCommand(P.lab.host('lb1'), ['show stat']);
+  for (const w of ['web1', 'web2', 'web3']) assert.match(stat, new RegExp(`^be_web_alpha_example_com,${w},.*,UP,`, 'm'));
+  const backends = await P.lab.host('lb1').run(['varnishadm', '-n', '/run/varnish', 'backend.list', '-p']);
+  for (const w of ['web1', 'web2', 'web3']) assert.match(backends.stdout, new RegExp(`${w}__alpha_example_com\\s+probe\\s+\\d+/\\d+\\s+healthy`));
+});
+
+test('only the public service ports of the load balancers are reachable from the Internet [S10]', async () => {
+  assert.equal((await httpGet(P.vip, 'alpha.example.com', '/')).status, 200);
+  const lb1 = P.lab.topology.hosts.find((h) => h.name === 'lb1')!;
+  const closed: [string, number][] = [
+    [P.vip, 6081], // Varnish
+    [P.vip, 8404], // HAProxy health
+    [lb1.publicAddress!, 80], // the node's own address, not the service address
+    [lb1.publicAddress!, 6081],
+    ['198.18.0.141'.replace('198.18.0', P.lab.base), 8081], // a web server
+  ];
+  for (const [addr, port] of closed) {
+    const r = await httpGet(addr, 'alpha.example.com', '/', { port, timeoutMs: 800 });
+    assert.equal(r.status, 0, `${addr}:${port} must not answer from outside`);
+  }
+});
+
+test('bad input is refused with a clear error and the running configuration is unchanged', async () => {
+  const before = await snapshot();
+  const cases: [string[], RegExp, number][] = [
+    [['site', 'create', 'not a domain'], /\[domain\]/, 2],
+    [['site', 'create', 'UPPER.example.com'], /lower case/, 2],
+    [['site', 'create', 'localhost'], /no dot/, 2],
+    [['site', 'create', 'alpha.example.com', '--customer', 'other'], /already exists/, 4],
+    [['site', 'create', 'beta.example.com', '--drupal', '9'], /\[drupal\]/, 2],
+    [['site', 'delete', 'missing.example.com'], /not found/, 3],
+  ];
+  for (const [args, re, code] of cases) {
+    const r = await P.cli(args);
+    assert.equal(r.code, code, `${args.join(' ')}: ${r.stderr}`);
+    assert.match(r.stderr, re);
+    assert.doesNotMatch(r.stderr, /at .*\.ts:\d+/, 'no stack trace');
+  }
+  assert.deepEqual(await snapshot(), before);
+});
+
+test('a configuration its daemon rejects never replaces the running one', async () => {
+  const lb2 = P.lab.host('lb2');
+  const cur = await lb2.readlink('/etc/vard/haproxy/current');
+  const bad = { daemon: 'haproxy' as const, files: [{ path: 'haproxy.cfg', content: 'global\nfrontend x\n  bind :80\n  use_backend nowhere\n' }] };
+  await assert.rejects(applyConfigSet(lb2, bad, DRIVERS.haproxy), (e) => isVardError(e, 'VARD_ERR_CONFIG_REJECTED') && /haproxy on lb2/.test(e.message));
+  assert.equal(await lb2.readlink('/etc/vard/haproxy/current'), cur);
+  assert.equal(await DRIVERS.haproxy.running(lb2), true);
+  assert.deepEqual((await lb2.list('/etc/vard/haproxy')).filter((n) => n.endsWith('.staging')), []);
+});
+
+test('creating a second site while a client hammers the first fails no request', async () => {
+  const load = hammer(P.vip, 'alpha.example.com', { path: '/', headers: { Cookie: 'SESSload=1' }, concurrency: 4 });
+  await new Promise((r) => setTimeout(r, 500));
+  const s = await createSite('beta.example.com', ['--drupal', '7']);
+  await new Promise((r) => setTimeout(r, 500));
+  const rep = await load.stop();
+  assert.ok(rep.ok > 50, `only ${rep.ok} requests completed`);
+  assert.equal(rep.failed, 0, rep.failures.join('; '));
+  assert.equal((await httpGet(P.vip, 'beta.example.com', '/')).status, 200);
+  assert.equal(s.port, 8082);
+});
+
+test('deleting a site removes exactly what it had', async () => {
+  const before = await snapshot();
+  await createSite('gamma.example.com');
+  assert.equal((await httpGet(P.vip, 'gamma.example.com', '/')).status, 200);
+  const r = await P.cli(['site', 'delete', 'gamma.example.com']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await httpGet(P.vip, 'gamma.example.com', '/')).status, 404);
+  assert.deepEqual(await snapshot(), before);
+  assert.equal((await httpGet(P.vip, 'alpha.example.com', '/')).status, 200);
+});
+
+test('a web server dies under a steady stream of requests: none fails; revived, it serves again', async () => {
+  const load = hammer(P.vip, 'alpha.example.com', { path: '/', headers: { Cookie: 'SESSload=1' }, concurrency: 4 });
+  await new Promise((r) => setTimeout(r, 1000));
+  await labKill(P.lab, 'web2');
+  await new Promise((r) => setTimeout(r, 4000));
+  const during = { ...load.report, servedBy: { ...load.report.servedBy } };
+  await labRevive(P.lab, 'web2');
+  await onHostRevived(P.g, P.lab, 'web2', () => undefined);
+  const back = await until('web2 serving again', async () => (await httpGet(P.vip, 'alpha.example.com', '/', { headers: { Cookie: 'SESSx=1' } })).headers['x-served-by'] === 'web2');
+  const rep = await load.stop();
+  assert.equal(rep.failed, 0, rep.failures.join('; '));
+  assert.ok(rep.ok > 100);
+  assert.ok((rep.servedBy.web2 ?? 0) > (during.servedBy.web2 ?? 0), 'web2 served after revive');
+  process.stderr.write(`  web2 back in rotation ${back} ms after its daemons were up; ${rep.ok} requests, 0 failed\n`);
+});

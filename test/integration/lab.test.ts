@@ -20,9 +20,11 @@ import {
   labStatus,
   labUp,
   reapStaleLabs,
+  subnetBase,
   type LabHandle,
 } from '../../src/lab/index.ts';
-import { PRESETS } from '../../src/model/index.ts';
+import { rootBatch, routedIndexes } from '../../src/lab/net.ts';
+import { addressTopology, PRESETS } from '../../src/model/index.ts';
 import { pingFrom, pingFromRoot, teardownOnSignals, tracesOf } from './helpers/lab.ts';
 
 const L1 = 'tlab1';
@@ -88,6 +90,30 @@ describe('lab', { timeout: 90_000 }, () => {
     if (errors.length) throw errors[0];
   });
 
+  test('pure parts: subnet indexes, route claims, interface names', () => {
+    assert.equal(subnetBase(0), '198.18.0');
+    assert.equal(subnetBase(255), '198.18.255');
+    assert.equal(subnetBase(256), '198.19.0');
+    assert.equal(subnetBase(511), '198.19.255');
+    const claimed = routedIndexes(
+      JSON.stringify([
+        { dst: 'default' },
+        { dst: '198.0.0.0/8' }, // broader than the /15: claims nothing
+        { dst: '198.18.3.0/25' },
+        { dst: '198.18.3.128/25' },
+        { dst: '198.19.4.7' },
+        { dst: '198.19.254.0/23' },
+        { dst: '10.0.0.0/8' },
+      ]),
+    );
+    assert.deepEqual([...claimed].sort((a, b) => a - b), [3, 260, 510, 511]);
+    // Every name a lab creates fits the kernel's 15-character limit, even at the longest.
+    const t = addressTopology({ source: 't', hosts: [{ name: 'abcdefghij', roles: ['lb', 'web'] }] }, '198.18.0');
+    const names = [...rootBatch('abcdefgh', t, '198.18.0').matchAll(/link add (\S+) .*? peer name (\S+)/g)].flatMap((m) => [m[1]!, m[2]!]);
+    assert.ok(names.includes('vdabcdefgh-inet') && names.includes('abcdefghij-priv') && names.includes('abcdefghij-pub'));
+    for (const n of names) assert.ok(n.length <= 15, n);
+  });
+
   test('rejects bad names', async () => {
     await assert.rejects(labUp({ name: 'Bad-Name', shape: PRESETS.single! }), (e) => isVardError(e, 'VARD_ERR_LAB_NAME_INVALID'));
     assert.throws(() => labOpen(L1), (e) => isVardError(e, 'VARD_ERR_LAB_NOT_RUNNING'));
@@ -133,6 +159,7 @@ describe('lab', { timeout: 90_000 }, () => {
     // No default route anywhere in the lab.
     assert.equal((await lab1.host('web1').run(['ip', '-4', 'route', 'show', 'default'])).stdout.trim(), '');
     assert.equal((await lab1.host('lb1').run(['ip', '-4', 'route', 'show', 'default'])).stdout.trim(), '');
+    for (const h of ['lb1', 'web1']) assert.equal((await lab1.host(h).run(['cat', '/proc/sys/net/ipv4/ip_forward'])).stdout.trim(), '0', `${h} does not forward`);
     // A TCP service on lb1's public address answers root.
     const lb1 = lab1.host('lb1');
     await lb1.run(['sh', '-c', 'setsid socat TCP-LISTEN:8080,bind="$1",reuseaddr,fork SYSTEM:"echo hello-from-$(hostname)" </dev/null >/dev/null 2>&1 &', 'sh', addr(lab1, 'lb1', 'pub')]);

@@ -1,4 +1,4 @@
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { request } from 'node:http';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -142,4 +142,88 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
     await new Promise((r) => setTimeout(r, 50));
   }
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+}
+
+export interface OutageReport {
+  requests: number;
+  failures: number;
+  /** Each run of consecutive failures: from the first failed request's start to the next success. */
+  outages: { fromMs: number; toMs: number }[];
+}
+
+/** A fast prober: one request at a time with a short timeout, a few ms apart, until stop(). */
+export function prober(address: string, host: string, o: { intervalMs?: number; timeoutMs?: number; maxMs?: number } = {}) {
+  const rep: OutageReport = { requests: 0, failures: 0, outages: [] };
+  let running = true;
+  const t0 = Date.now();
+  const done = (async () => {
+    let failingSince: number | undefined;
+    while (running && Date.now() - t0 < (o.maxMs ?? 120_000)) {
+      const start = Date.now() - t0;
+      const r = await httpGet(address, host, '/', { timeoutMs: o.timeoutMs ?? 300 });
+      rep.requests++;
+      if (r.status === 200) {
+        if (failingSince !== undefined) rep.outages.push({ fromMs: failingSince, toMs: Date.now() - t0 });
+        failingSince = undefined;
+      } else {
+        rep.failures++;
+        failingSince ??= start;
+      }
+      await new Promise((res) => setTimeout(res, o.intervalMs ?? 5));
+    }
+    if (failingSince !== undefined) rep.outages.push({ fromMs: failingSince, toMs: Date.now() - t0 });
+  })();
+  return {
+    report: rep,
+    elapsedMs: () => Date.now() - t0,
+    async stop(): Promise<OutageReport> {
+      running = false;
+      await done;
+      return rep;
+    },
+  };
+}
+
+/**
+ * Watches which hosts carry an address, event by event (`ip monitor address` in each host's
+ * network namespace), and records every interval in which more than one held it.
+ */
+export function watchAddress(namespaces: Record<string, string>, address: string) {
+  const holds: Record<string, boolean> = {};
+  const overlaps: { atMs: number; holders: string[] }[] = [];
+  const events: string[] = [];
+  const t0 = Date.now();
+  const children = Object.entries(namespaces).map(([host, ns]) => {
+    const initial = spawnSyncText(['ip', '-n', ns, '-o', '-4', 'addr', 'show']);
+    holds[host] = initial.includes(` ${address}/`);
+    const child = spawn('ip', ['-n', ns, 'monitor', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
+    let buf = '';
+    child.stdout.on('data', (b: Buffer) => {
+      buf += b.toString('utf8');
+      let i;
+      while ((i = buf.indexOf('\n')) >= 0) {
+        const line = buf.slice(0, i);
+        buf = buf.slice(i + 1);
+        if (!line.includes(` ${address}/`)) continue;
+        holds[host] = !line.startsWith('Deleted');
+        events.push(`+${Date.now() - t0}ms ${host} ${holds[host] ? 'took' : 'dropped'} ${address}`);
+        const holders = Object.keys(holds).filter((h) => holds[h]);
+        if (holders.length > 1) overlaps.push({ atMs: Date.now() - t0, holders });
+      }
+    });
+    return child;
+  });
+  return {
+    holders: () => Object.keys(holds).filter((h) => holds[h]),
+    overlaps,
+    events,
+    elapsedMs: () => Date.now() - t0,
+    stop(): void {
+      for (const c of children) c.kill('SIGTERM');
+    },
+  };
+}
+
+function spawnSyncText(argv: string[]): string {
+  return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
 }

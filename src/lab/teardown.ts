@@ -120,7 +120,8 @@ export async function teardown(lab: string, progress?: Progress): Promise<void> 
   }
   say('tearing down');
 
-  // The keeper goes first: if this teardown is interrupted, the lab then looks stale (reapable)
+  // 1. Only names with this lab's prefix are touched from here on (every helper filters on it).
+  // The keeper (owner) goes first: if this teardown is interrupted, the lab then looks stale (reapable)
   // instead of live.
   const procs = labProcesses(lab);
   const keepers = new Set(procs.filter((p) => isKeeperOf(p.argv, lab)).map((p) => p.pid));
@@ -171,14 +172,14 @@ export async function teardown(lab: string, progress?: Progress): Promise<void> 
   // mounted from root…). TERM, up to 5 s, then KILL. A namespace with live processes would outlive
   // `ip netns del` without a name.
   const namespaces = labNamespaces(lab);
-  const swept: number[] = [];
-  for (const ns of namespaces) for (const pid of netnsPids(ns)) if (killVerified(pid, 'SIGTERM', ns, () => true)) swept.push(pid);
-  if (swept.length) {
-    say(`sweeping ${swept.length} leftover process(es)`);
-    const left = await waitGone(swept, 5000);
+  const inLab = (): number[] => namespaces.flatMap((ns) => netnsPids(ns));
+  let swept = 0;
+  for (const ns of namespaces) for (const pid of netnsPids(ns)) if (killVerified(pid, 'SIGTERM', ns, () => true)) swept++;
+  if (swept) {
+    say(`sweeping ${swept} leftover process(es)`);
+    await waitGone(inLab(), 5000);
     for (const ns of namespaces) for (const pid of netnsPids(ns)) killVerified(pid, 'SIGKILL', ns, () => true);
-    await waitGone(left, 5000);
-    const stubborn = namespaces.flatMap((ns) => netnsPids(ns));
+    const stubborn = await waitGone(inLab(), 5000);
     if (stubborn.length) say(`processes still in lab namespaces: ${stubborn.join(' ')}`);
   }
 

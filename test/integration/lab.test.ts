@@ -5,7 +5,8 @@
  *   node --import tsx --test test/integration/lab.test.ts
  */
 import assert from 'node:assert/strict';
-import { existsSync, readFileSync } from 'node:fs';
+import { spawn } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { after, before, describe, test } from 'node:test';
 import { isVardError } from '../../src/errors/index.ts';
 import { execArgv } from '../../src/host/exec.ts';
@@ -255,10 +256,19 @@ describe('lab', { timeout: 90_000 }, () => {
 
   test('down leaves nothing behind, and down again is a no-op', async () => {
     lab2 = await labUp({ name: L2, shape: PRESETS.single!, progress });
+    // Leftovers teardown must find on its own: a process started with `ip netns exec` (outside
+    // the host's PID namespace, so it survives its init) and a root-namespace mount in the lab dir.
+    const stray = spawn('ip', ['netns', 'exec', lab1.nsName('web3'), 'sleep', '600'], { detached: true, stdio: 'ignore' });
+    stray.unref();
+    const mnt = `${lab1.dir}/hosts/web3/mnt`;
+    mkdirSync(mnt, { recursive: true });
+    await execArgv('root', ['mount', '-t', 'tmpfs', '-o', 'size=1m', 'tmpfs', mnt]);
     const t0 = Date.now();
     await labDown(L1, { progress });
     log.push(`tlab1 down in ${Date.now() - t0} ms`);
     await labDown(L2, { progress });
+    assert.ok(stray.pid !== undefined && !alive(stray.pid), 'the stray process was swept');
+    assert.ok(log.some((m) => m.includes('sweeping 1 leftover')) && log.some((m) => m.includes(`unmounting ${mnt}`)));
     for (const l of [L1, L2]) {
       assert.deepEqual(await labResidue(l), [], `${l} residue`);
       assert.deepEqual(await tracesOf(l), [], `${l} traces`);

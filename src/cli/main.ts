@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isVardError } from '../errors/index.ts';
 import { resolveGlobals, type GlobalOptions } from './context.ts';
+import { registerDemoCommand } from './demo.ts';
 import { registerDeskCommands } from './desk.ts';
 import { registerLabCommands } from './lab.ts';
 import { registerPlatformCommands } from './platform.ts';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   registerLabCommands(program, globals);
   registerPlatformCommands(program, globals);
   registerDeskCommands(program, globals);
+  registerDemoCommand(program, globals);
   return program;
 }
 

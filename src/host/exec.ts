@@ -15,15 +15,24 @@ export function execArgv(hostName: string, argv: readonly string[], opts: RunOpt
   if (!file) return Promise.reject(vardError('VARD_ERR_INTERNAL', ['empty argv']));
   const started = Date.now();
   return new Promise((resolve, reject) => {
+    // Its own process group, so a timeout kills what it forked too (nsenter forks the command
+    // into the host's PID namespace; `sh -c` forks its children).
     const child = spawn(file, args, {
       stdio: ['pipe', 'pipe', 'pipe'],
       env: opts.env ? { ...process.env, ...opts.env } : process.env,
+      detached: true,
     });
     const out: Buffer[] = [];
     const err: Buffer[] = [];
     child.stdout.on('data', (b: Buffer) => out.push(b));
     child.stderr.on('data', (b: Buffer) => err.push(b));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
+    const timer = setTimeout(() => {
+      try {
+        if (child.pid !== undefined) process.kill(-child.pid, 'SIGKILL');
+      } catch {
+        child.kill('SIGKILL');
+      }
+    }, opts.timeoutMs ?? 60_000);
     child.on('error', (e) => {
       clearTimeout(timer);
       reject(vardError('VARD_ERR_COMMAND_FAILED', [hostName, display.join(' '), 'spawn', e.message], { cause: e }));

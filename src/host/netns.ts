@@ -31,7 +31,7 @@ class NetnsHost extends FsHost {
     return `/proc/${this.pid()}/root`;
   }
 
-  run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
+  async run(argv: readonly string[], opts?: RunOptions): Promise<RunResult> {
     const pid = this.pid();
     return execArgv(this.name, ['nsenter', '-t', String(pid), '-n', '-u', '-m', '-p', '--', ...argv], opts, argv);
   }

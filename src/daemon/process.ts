@@ -20,6 +20,14 @@ export async function spawnDaemon(host: Host, daemon: string, argv: readonly str
   await host.run(['sh', '-c', SPAWN, 'vard-spawn', logfileOf(daemon), pidfileOf(daemon), ...argv]);
   const pid = await readPid(host, daemon);
   if (pid === undefined) throw vardError('VARD_ERR_INTERNAL', [`no pid recorded for ${daemon} on ${host.name}`]);
+  // The recorded PID is the forked shell until it has exec'd setsid and then the daemon; wait
+  // for that (bounded), so liveness checks never mistake the launcher for a dead daemon.
+  const deadline = Date.now() + 3000;
+  while (Date.now() < deadline) {
+    const argv0 = (await host.readFile(`/proc/${pid}/cmdline`))?.toString('utf8').split('\0')[0]?.split('/').pop();
+    if (argv0 === undefined || (argv0 !== 'sh' && argv0 !== 'setsid')) break;
+    await new Promise((r) => setTimeout(r, 10));
+  }
   return pid;
 }
 

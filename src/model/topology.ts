@@ -72,7 +72,21 @@ export function parseTopologyShape(text: string, source: string): TopologyShape 
     throw vardError('VARD_ERR_TOPOLOGY_INVALID', [formatProblems([{ path: '', message: `not valid YAML: ${(e as Error).message}` }])]);
   }
   const r = shapeSchema.safeParse(data);
-  if (!r.success) throw vardError('VARD_ERR_TOPOLOGY_INVALID', [formatProblems(zodProblems(r.error))], { details: { source } });
+  if (!r.success) {
+    // Report the whole-shape problems too, as far as the raw data allows: every error at once.
+    const raw = (data as { hosts?: unknown } | null)?.hosts;
+    const lenient: TopologyShape = {
+      source,
+      hosts: Array.isArray(raw)
+        ? raw.map((h: unknown) => {
+            const o = (h ?? {}) as { name?: unknown; roles?: unknown };
+            return { name: String(o.name ?? ''), roles: (Array.isArray(o.roles) ? o.roles : []).filter((x): x is Role => (ROLES as readonly unknown[]).includes(x)) };
+          })
+        : [],
+    };
+    const extra = Array.isArray(raw) ? shapeProblems(lenient).filter((p) => p.path !== 'hosts') : [];
+    throw vardError('VARD_ERR_TOPOLOGY_INVALID', [formatProblems([...zodProblems(r.error), ...extra])], { details: { source } });
+  }
   const shape: TopologyShape = { source, hosts: r.data.hosts };
   const problems = shapeProblems(shape);
   if (problems.length) throw vardError('VARD_ERR_TOPOLOGY_INVALID', [formatProblems(problems)], { details: { source } });

@@ -1,6 +1,9 @@
 // The web tier in a real lab: HAProxy + keepalived + nftables + Varnish on two load balancers,
 // Apache + PHP-FPM on three web servers. Issue 2, acceptance lines 3, 4, 6, 7, 8, 10.
 import assert from 'node:assert/strict';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { applyConfigSet } from '../../src/apply/config-set.ts';
 import { DRIVERS } from '../../src/daemon/index.ts';
@@ -114,7 +117,11 @@ test('only the public service ports of the load balancers are reachable from the
   }
 });
 
-test('bad input is refused with a clear error and the running configuration is unchanged', async () => {
+test('bad input is refused with a clear error and the running configuration is unchanged', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'vard-topology-'));
+  t.after(() => rmSync(dir, { recursive: true, force: true }));
+  const badTopology = join(dir, 'bad.yaml');
+  writeFileSync(badTopology, 'hosts:\n  - { name: web1, roles: [web] }\n  - { name: web1, roles: [lb] }\n  - { name: x1, roles: [mainframe] }\n');
   const before = await snapshot();
   const cases: [string[], RegExp, number][] = [
     [['site', 'create', 'not a domain'], /\[domain\]/, 2],
@@ -123,6 +130,9 @@ test('bad input is refused with a clear error and the running configuration is u
     [['site', 'create', 'alpha.example.com', '--customer', 'other'], /already exists/, 4],
     [['site', 'create', 'beta.example.com', '--drupal', '9'], /\[drupal\]/, 2],
     [['site', 'delete', 'missing.example.com'], /not found/, 3],
+    [['lab', 'kill', 'web9'], /web9 is not part of the topology/, 3],
+    [['lab', 'exec', 'db7', '--', 'true'], /db7 is not part of the topology/, 3],
+    [['lab', 'up', '--topology', badTopology], /\[hosts\.1\.name\] duplicate host name "web1"[\s\S]*\[hosts\.2\.roles\.0\]/, 2],
   ];
   for (const [args, re, code] of cases) {
     const r = await P.cli(args);

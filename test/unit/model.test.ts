@@ -34,7 +34,10 @@ test('slugs and Unix users stay within their limits and distinct', () => {
 
 test('an invalid topology file is refused with every problem and its path', () => {
   const text = 'hosts:\n  - name: lb1\n    roles: [lb]\n  - name: lb1\n    roles: [web, web]\n  - name: Web_2\n    roles: [dns]\n';
-  assert.throws(() => parseTopologyShape(text, 'bad.yaml'), (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /hosts\.2\.name/.test(e.message) && /hosts\.2\.roles/.test(e.message));
+  assert.throws(
+    () => parseTopologyShape(text, 'bad.yaml'),
+    (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /hosts\.2\.name/.test(e.message) && /hosts\.2\.roles/.test(e.message) && /duplicate host name "lb1"/.test(e.message),
+  );
   const dup = 'hosts:\n  - name: lb1\n    roles: [lb]\n  - name: lb1\n    roles: [web, web]\n';
   assert.throws(() => parseTopologyShape(dup, 'dup.yaml'), (e) => isVardError(e) && /duplicate host name "lb1"/.test(e.message) && /role "web" listed twice/.test(e.message));
   assert.throws(() => parseTopologyShape('hosts: [', 'x'), (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /not valid YAML/.test(e.message));

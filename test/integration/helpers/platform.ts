@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../../../src/cli/context.ts';
-import { labDown, labUp, type LabHandle } from '../../../src/lab/index.ts';
+import { labDown, labUp, reapStaleLabs, type LabHandle } from '../../../src/lab/index.ts';
 import type { TopologyShape } from '../../../src/model/index.ts';
 import { openPlatform, type PlatformContext } from '../../../src/platform/context.ts';
 import { onLabUp } from '../../../src/platform/hooks.ts';
@@ -25,7 +25,9 @@ const BIN = new URL('../../../bin/vard.mjs', import.meta.url).pathname;
 export async function startPlatform(name: string, shape: TopologyShape): Promise<TestPlatform> {
   const dir = mkdtempSync(join(tmpdir(), `vard-${name}-`));
   const g: GlobalOptions = { lab: name, state: join(dir, 'state.db'), json: false };
-  await labDown(name).catch(() => undefined);
+  // Only a stale lab (its owner gone) is cleared; a live one of the same name belongs to
+  // another run and makes labUp fail with VARD_ERR_LAB_EXISTS instead of being torn down.
+  await reapStaleLabs();
   const log = (m: string) => process.env.VARD_TEST_VERBOSE && process.stderr.write(`  [${name}] ${m}\n`);
   const lab = await labUp({ name, shape, progress: log });
   let ctx: PlatformContext | undefined;

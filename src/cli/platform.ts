@@ -1,10 +1,20 @@
 import type { Command } from 'commander';
 import { describeStep } from '../platform/plan.ts';
-import { openPlatform } from '../platform/context.ts';
+import { openPlatform, type PlatformContext } from '../platform/context.ts';
 import { formatStatus, platformStatus } from '../platform/status.ts';
 import type { Site } from '../model/index.ts';
-import { emit, progress } from './context.ts';
+import { emit, progress, type GlobalOptions } from './context.ts';
 import type { Globals } from './main.ts';
+
+/** Opens the platform for one command and always closes the state store again. */
+async function withPlatform<T>(g: GlobalOptions, withProgress: boolean, fn: (ctx: PlatformContext) => Promise<T> | T): Promise<T> {
+  const ctx = openPlatform(g, withProgress ? progress : undefined);
+  try {
+    return await fn(ctx);
+  } finally {
+    ctx.close();
+  }
+}
 
 function siteLine(s: Site): string {
   return `${s.domain.padEnd(32)} ${s.customer.padEnd(14)} drupal ${String(s.drupal).padEnd(3)} port ${s.port}  user ${s.unixUser}`;
@@ -21,8 +31,7 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
     .option('--drupal <major>', 'Drupal major version (7 or 10)', '10')
     .action(async (domain: string, o: { customer: string; drupal: string }) => {
       const g = globals();
-      const ctx = openPlatform(g, progress);
-      try {
+      await withPlatform(g, true, async (ctx) => {
         const r = await ctx.service.createSite({ domain, customer: o.customer, drupal: o.drupal });
         const vip = ctx.service.platform().topology.publicVip;
         emit(g, { ...r.site, created: r.created, steps: r.report.applied }, () =>
@@ -32,41 +41,33 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
             `try: curl -H 'Host: ${r.site.domain}' http://${vip}/`,
           ].join('\n'),
         );
-      } finally {
-        ctx.close();
-      }
+      });
     });
 
   site
     .command('list')
     .description('list the sites')
-    .action(() => {
+    .action(async () => {
       const g = globals();
-      const ctx = openPlatform(g);
-      try {
+      await withPlatform(g, false, async (ctx) => {
         const sites = ctx.service.sites();
         emit(g, sites, () => (sites.length ? sites.map(siteLine).join('\n') : 'no sites'));
-      } finally {
-        ctx.close();
-      }
+      });
     });
 
   site
     .command('show <domain>')
     .description('show one site')
-    .action((domain: string) => {
+    .action(async (domain: string) => {
       const g = globals();
-      const ctx = openPlatform(g);
-      try {
+      await withPlatform(g, false, async (ctx) => {
         const s = ctx.service.site(domain);
         const p = ctx.service.platform();
         const webs = p.topology.hosts.filter((h) => h.roles.includes('web')).map((h) => `${h.name} ${h.privateAddress}:${s.port}`);
         emit(g, { ...s, publicAddress: p.topology.publicVip, backends: webs }, () =>
           [siteLine(s), `public address ${p.topology.publicVip} (Host: ${s.domain})`, `backends: ${webs.join(', ')}`, `created ${s.createdAt}`].join('\n'),
         );
-      } finally {
-        ctx.close();
-      }
+      });
     });
 
   site
@@ -74,13 +75,10 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
     .description('delete a site: routing first, then its pool, vhost, user and files on every web server')
     .action(async (domain: string) => {
       const g = globals();
-      const ctx = openPlatform(g, progress);
-      try {
+      await withPlatform(g, true, async (ctx) => {
         const r = await ctx.service.deleteSite(domain);
         emit(g, { deleted: r.site.domain, steps: r.report.applied }, () => `deleted ${r.site.domain}`);
-      } finally {
-        ctx.close();
-      }
+      });
     });
 
   program
@@ -89,16 +87,13 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
     .option('--dry-run', 'print the plan and change nothing')
     .action(async (o: { dryRun?: boolean }) => {
       const g = globals();
-      const ctx = openPlatform(g, progress);
-      try {
+      await withPlatform(g, true, async (ctx) => {
         const r = await ctx.service.reconcile(Boolean(o.dryRun));
         const steps = r.plan.steps.filter((s) => s.kind !== 'prepare').map(describeStep);
         emit(g, { dryRun: Boolean(o.dryRun), steps, skippedHosts: r.skippedHosts }, () =>
           steps.length ? `${o.dryRun ? 'plan' : 'applied'}:\n${steps.map((s) => `  ${s}`).join('\n')}` : 'everything is in sync',
         );
-      } finally {
-        ctx.close();
-      }
+      });
     });
 
   program
@@ -106,12 +101,9 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
     .description('hosts, daemons, and which load balancer holds the public address')
     .action(async () => {
       const g = globals();
-      const ctx = openPlatform(g);
-      try {
+      await withPlatform(g, false, async (ctx) => {
         const s = await platformStatus(ctx.service.platform(), (n) => ctx.lab.host(n));
         emit(g, s, () => formatStatus(s));
-      } finally {
-        ctx.close();
-      }
+      });
     });
 }

@@ -68,7 +68,9 @@ export async function waitFor(
   const deadline = Date.now() + timeout;
   for (;;) {
     if (await probe().catch(() => false)) return;
-    if (opts.alive && !(await opts.alive().catch(() => false))) {
+    // A process in the middle of exec (launcher → daemon) briefly shows no cmdline: only a
+    // second look a moment later may call it dead.
+    if (opts.alive && !(await opts.alive().catch(() => false)) && !(await new Promise((r) => setTimeout(r, 150)).then(() => opts.alive!().catch(() => false)))) {
       const d = opts.detail ? await opts.detail().catch(() => '') : '';
       throw vardError('VARD_ERR_NOT_READY', [what.daemon, what.host, Date.now() - deadline + timeout, `the process exited. ${d}`]);
     }

@@ -69,12 +69,17 @@ export class IncidentMonitor {
     return {};
   }
 
+  /** Per channel, notices go out one after another: on-call never gets "up" before "down". */
+  private readonly channels = new Map<Notifier, Promise<unknown>>();
+
   private notify(n: Parameters<Notifier['notify']>[0]): void {
     for (const notifier of this.notifiers) {
-      const p = notifier.notify(n).then(
+      const previous = this.channels.get(notifier) ?? Promise.resolve();
+      const p = previous.then(() => notifier.notify(n)).then(
         () => this.incidents.record(n.incident.id, 'notified', 'monitor', `${notifier.name}: ${n.kind}`),
         (e: unknown) => this.incidents.record(n.incident.id, 'notify-failed', 'monitor', `${notifier.name}: ${(e as Error).message}`),
       );
+      this.channels.set(notifier, p);
       this.pending = Promise.all([this.pending, p]);
     }
   }

@@ -10,9 +10,18 @@ export interface PlatformContext {
 }
 
 /** Wires the state store and the lab's hosts into a PlatformService for one CLI invocation. */
-export function openPlatform(g: GlobalOptions, progress?: (m: string) => void, lab: LabHandle = labOpen(g.lab)): PlatformContext {
+export function openPlatform(g: GlobalOptions, progress?: (m: string) => void, lab?: LabHandle): PlatformContext {
+  // The lab is looked up only when a host is needed: reading the model works with no lab running.
+  let handle = lab;
+  const theLab = (): LabHandle => (handle ??= labOpen(g.lab));
   const db = openDb(g.state);
   const store = new PlatformStore(db);
-  const service = new PlatformService({ store, hostOf: (n) => lab.host(n), now: () => new Date(), ...(progress ? { progress } : {}) });
-  return { service, lab, close: () => db.close() };
+  const service = new PlatformService({ store, hostOf: (n) => theLab().host(n), now: () => new Date(), ...(progress ? { progress } : {}) });
+  return {
+    service,
+    get lab() {
+      return theLab();
+    },
+    close: () => db.close(),
+  };
 }

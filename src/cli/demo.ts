@@ -66,6 +66,9 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
         await teardown('start-up failed');
         throw e;
       }
+      // A pending promise alone does not keep Node running; this timer does, until a signal.
+      const keepAlive = setInterval(() => undefined, 1 << 30);
       await stopped;
+      clearInterval(keepAlive);
     });
 }

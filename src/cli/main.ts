@@ -1,6 +1,7 @@
 import { Command, CommanderError } from 'commander';
 import { isVardError } from '../errors/index.ts';
 import { resolveGlobals, type GlobalOptions } from './context.ts';
+import { registerDbCommands } from './db.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerDeskCommands } from './desk.ts';
 import { registerLabCommands } from './lab.ts';
@@ -19,6 +20,7 @@ export function buildProgram(): Command {
   const globals: Globals = () => resolveGlobals(program.opts<{ lab?: string; state?: string; json?: boolean }>());
   registerLabCommands(program, globals);
   registerPlatformCommands(program, globals);
+  registerDbCommands(program, globals);
   registerDeskCommands(program, globals);
   registerDemoCommand(program, globals);
   return program;
@@ -29,7 +31,8 @@ export async function main(argv: readonly string[]): Promise<number> {
   const program = buildProgram();
   try {
     await program.parseAsync([...argv]);
-    return 0;
+    // A command may report a non-error outcome through the exit code (`db status`: 13 = unhealthy).
+    return typeof process.exitCode === 'number' ? process.exitCode : 0;
   } catch (e) {
     if (e instanceof CommanderError) return e.exitCode === 0 ? 0 : 2;
     const json = argv.includes('--json');

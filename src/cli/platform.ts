@@ -71,13 +71,31 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
     });
 
   site
+    .command('credentials <domain>')
+    .description("show the site's database credentials, password included (the only command that prints it)")
+    .action((domain: string) => {
+      const g = globals();
+      const ctx = openPlatform(g);
+      try {
+        const c = ctx.service.credentials(domain);
+        emit(g, { domain, ...c }, () =>
+          [`database ${c.name}`, `user     ${c.user}`, `password ${c.password}`, `host     ${c.host}:${c.port} (the primary, whichever host that is)`].join('\n'),
+        );
+      } finally {
+        ctx.close();
+      }
+    });
+
+  site
     .command('delete <domain>')
-    .description('delete a site: routing first, then its pool, vhost, user and files on every web server')
+    .description('delete a site: a final dump of its database, then the database, routing, pool, vhost, user and files')
     .action(async (domain: string) => {
       const g = globals();
       await withPlatform(g, true, async (ctx) => {
         const r = await ctx.service.deleteSite(domain);
-        emit(g, { deleted: r.site.domain, steps: r.report.applied }, () => `deleted ${r.site.domain}`);
+        emit(g, { deleted: r.site.domain, steps: r.report.applied, ...(r.dump ? { finalDump: r.dump } : {}) }, () =>
+          [`deleted ${r.site.domain}`, ...(r.dump ? [`its database was dumped before it was dropped: ${r.dump.path} (${r.dump.bytes} bytes)`] : [])].join('\n'),
+        );
       });
     });
 

@@ -72,6 +72,16 @@ export const catalogue = {
   VARD_ERR_AUTH_REQUIRED: def(401, 11, 'Authentication required: send "Authorization: Bearer <token>"'),
   VARD_ERR_AUTH_INVALID: def(401, 11, 'Wrong e-mail, password or token'),
   VARD_ERR_AUTH_FORBIDDEN: def(403, 11, '%s may not %s'),
+  // Database tier (issue 3).
+  VARD_ERR_DB_IDENTIFIER: def(400, 2, 'Cannot use %s as a database identifier: %s'),
+  VARD_ERR_DB_NO_TIER: def(404, 3, 'Platform %s has no database tier (no host with the role "db")'),
+  VARD_ERR_DB_NO_PRIMARY: def(503, 12, 'No database primary is available: %s'),
+  VARD_ERR_DB_QUERY: def(502, 12, 'On %s, MariaDB refused a statement: %s'),
+  VARD_ERR_DB_CLUSTER: def(502, 12, 'The database cluster on %s: %s'),
+  VARD_ERR_DB_SWITCHOVER: def(502, 12, 'Switchover to %s failed: %s'),
+  VARD_ERR_DB_REJOIN: def(502, 12, 'Rejoining %s as a replica failed: %s'),
+  VARD_ERR_DB_DUMP: def(502, 12, 'The final dump of %s failed, so its database was kept: %s'),
+  VARD_ERR_DB_UNHEALTHY: def(503, 13, 'The database tier is unhealthy: %s'),
   VARD_ERR_INTERNAL: def(500, 1, 'Internal error: %s'),
 } as const satisfies Record<string, Def>;
 

@@ -54,3 +54,35 @@ export function configId(slug: string): string {
 export function isSlugLike(s: string): boolean {
   return /^[a-z][a-z0-9-]{0,39}$/.test(s);
 }
+
+/** What MariaDB accepts unquoted and every tool handles without surprises: lower-case letters, digits, '_'. */
+const DB_IDENT = /^[a-z][a-z0-9_]*$/;
+/** MariaDB's limits: 64 characters for a database name; user names are kept to 32 for older clients and tools. */
+export const DB_NAME_MAX = 64;
+export const DB_USER_MAX = 32;
+
+/**
+ * Why a string cannot be a database or user name, or [] when it can. Names that reach SQL are
+ * checked here once more even though they are always derived from a slug, so a corrupted state
+ * row can never smuggle text into a statement.
+ */
+export function dbIdentifierProblems(name: string, max: number = DB_NAME_MAX): string[] {
+  const out: string[] = [];
+  if (!DB_IDENT.test(name)) out.push(`"${name}" must start with a lower-case letter and contain only a-z, 0-9 and "_"`);
+  if (name.length > max) out.push(`"${name}" is ${name.length} characters long; at most ${max} are allowed`);
+  return out;
+}
+
+/**
+ * The site's database: `site_<slug>` with hyphens as underscores (`www-example-com` →
+ * `site_www_example_com`); the prefix keeps every site clear of MariaDB's own schemas (`mysql`,
+ * `sys`…) and makes names starting with a digit valid. Long slugs keep a hash suffix (boundedName).
+ */
+export function dbNameForSlug(slug: string): string {
+  return boundedName(`site_${slug.replace(/-/g, '_')}`, DB_NAME_MAX).replace(/-/g, '_');
+}
+
+/** The site's database user: `s_<slug>`, at most 32 characters. */
+export function dbUserForSlug(slug: string): string {
+  return boundedName(`s_${slug.replace(/-/g, '_')}`, DB_USER_MAX).replace(/-/g, '_');
+}

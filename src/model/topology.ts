@@ -18,6 +18,10 @@ export const PRESETS: Record<string, TopologyShape> = {
       { name: 'web1', roles: ['web'] },
       { name: 'web2', roles: ['web'] },
       { name: 'web3', roles: ['web'] },
+      { name: 'db1', roles: ['db'] },
+      { name: 'db2', roles: ['db'] },
+      // The cluster's third vote: without it a cut between db1 and db2 leaves two quorate halves.
+      { name: 'dbq', roles: ['quorum'] },
     ],
   },
   single: { source: 'preset:single', hosts: [{ name: 'node1', roles: ['lb', 'web'] }] },
@@ -60,6 +64,15 @@ export function shapeProblems(shape: TopologyShape): Problem[] {
   if (lbs > 2) out.push({ path: 'hosts', message: `${lbs} hosts have the role "lb"; the active/passive pair takes one or two` });
   if (webs === 0) out.push({ path: 'hosts', message: 'no host has the role "web"' });
   if (webs > 9) out.push({ path: 'hosts', message: `${webs} web servers; at most 9 are supported` });
+  const dbs = shape.hosts.filter((h) => h.roles.includes('db')).length;
+  const quorum = shape.hosts.filter((h) => h.roles.includes('quorum')).length;
+  // The promotion rules (one replica, semi-sync) and the quorum arithmetic are written for a pair.
+  if (dbs !== 0 && dbs !== 2) out.push({ path: 'hosts', message: `${dbs} hosts have the role "db"; the database tier takes exactly two (primary and replica)` });
+  if (dbs === 2 && quorum !== 1) out.push({ path: 'hosts', message: 'a database pair needs exactly one host with the role "quorum" (the third vote that prevents two primaries)' });
+  if (dbs === 0 && quorum > 0) out.push({ path: 'hosts', message: 'the role "quorum" only makes sense beside two "db" hosts' });
+  shape.hosts.forEach((h, i) => {
+    if (h.roles.includes('quorum') && h.roles.includes('db')) out.push({ path: `hosts.${i}.roles`, message: 'a host cannot be both "db" and its own third vote "quorum"' });
+  });
   return out;
 }
 
@@ -94,7 +107,9 @@ export function parseTopologyShape(text: string, source: string): TopologyShape 
 }
 
 /** Offsets of each role's block inside a /24: public half .0-.127, private half .128-.255. */
-const PRIVATE_BLOCK: Record<Role, number> = { lb: 130, web: 141 };
+const PRIVATE_BLOCK: Record<Role, number> = { lb: 130, web: 141, db: 171, quorum: 173 };
+/** The database VIP sits just below the db hosts' block (field notes §1.6). */
+export const DB_VIP_OFFSET = 170;
 const PUBLIC_LB_BASE = 2;
 export const PUBLIC_VIP_OFFSET = 100;
 export const UPLINK_OFFSET = 1;
@@ -112,5 +127,13 @@ export function addressTopology(shape: TopologyShape, base: string): Topology {
     const spec: HostSpec = { name: h.name, roles: [...h.roles], privateAddress: `${base}.${priv}` };
     return h.roles.includes('lb') ? { ...spec, publicAddress: `${base}.${nextPublic++}` } : spec;
   });
-  return { source: shape.source, hosts, publicVip: `${base}.${PUBLIC_VIP_OFFSET}`, publicPrefix: 25, privatePrefix: 25 };
+  const hasDb = shape.hosts.some((h) => h.roles.includes('db'));
+  return {
+    source: shape.source,
+    hosts,
+    publicVip: `${base}.${PUBLIC_VIP_OFFSET}`,
+    publicPrefix: 25,
+    privatePrefix: 25,
+    ...(hasDb ? { dbVip: `${base}.${DB_VIP_OFFSET}` } : {}),
+  };
 }

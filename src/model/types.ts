@@ -3,8 +3,12 @@
  * Plain data, no behaviour; validated by `validate.ts` before anything renders from it.
  */
 
-/** Roles a host can carry. Later tiers (db, dns, mail, search, files, backup) join this list. */
-export const ROLES = ['lb', 'web'] as const;
+/**
+ * Roles a host can carry. Later tiers (dns, mail, search, files, backup) join this list.
+ * `quorum` is the database cluster's third vote: it runs Corosync and Pacemaker but never MariaDB,
+ * so a partitioned primary loses quorum and stops (docs/designs/0001-database-tier.md).
+ */
+export const ROLES = ['lb', 'web', 'db', 'quorum'] as const;
 export type Role = (typeof ROLES)[number];
 
 export interface HostSpec {
@@ -26,6 +30,8 @@ export interface Topology {
   /** Prefix length of the public and private segments. */
   readonly publicPrefix: number;
   readonly privatePrefix: number;
+  /** The database's stable address on the private segment, held by the current primary; absent without a db tier. */
+  readonly dbVip?: string;
 }
 
 export const DRUPAL_MAJORS = [7, 10] as const;
@@ -45,10 +51,33 @@ export interface Site {
   readonly createdAt: string;
 }
 
+/**
+ * How a site reaches its database. Kept apart from `Site` because it carries a secret: a Site is
+ * printed by `site list`/`show`/`--json`, this only by `vard site credentials`.
+ */
+export interface SiteDatabase {
+  readonly name: string;
+  readonly user: string;
+  readonly password: string;
+  /** The database VIP: the current primary, whichever host that is. */
+  readonly host: string;
+  readonly port: number;
+}
+
+/** Secrets of the database cluster itself, generated once per platform. */
+export interface DbClusterSecrets {
+  /** Password of `vard_repl`: replication between the pair and the resource agent's local admin. */
+  readonly replicationPassword: string;
+}
+
 export interface Platform {
   readonly name: string;
   readonly topology: Topology;
   readonly sites: readonly Site[];
+  /** Per-site database credentials, by slug; empty or absent without a db tier. */
+  readonly databases?: Readonly<Record<string, SiteDatabase>>;
+  /** Absent until the db tier has been given its secrets (PlatformStore does so with the topology). */
+  readonly dbSecrets?: DbClusterSecrets;
 }
 
 export function hostsWithRole(t: Topology, role: Role): HostSpec[] {

@@ -1,3 +1,4 @@
+import { dirname, join } from 'node:path';
 import type { GlobalOptions } from '../cli/context.ts';
 import { labOpen, type LabHandle } from '../lab/index.ts';
 import { openDb, PlatformStore } from '../store/index.ts';
@@ -16,7 +17,9 @@ export function openPlatform(g: GlobalOptions, progress?: (m: string) => void, l
   const theLab = (): LabHandle => (handle ??= labOpen(g.lab));
   const db = openDb(g.state);
   const store = new PlatformStore(db);
-  const service = new PlatformService({ store, hostOf: (n) => theLab().host(n), now: () => new Date(), ...(progress ? { progress } : {}) });
+  // Final dumps of deleted sites' databases live beside the state file, per platform.
+  const dumpDir = g.state === ':memory:' ? undefined : join(dirname(g.state), 'dumps', g.lab);
+  const service = new PlatformService({ store, hostOf: (n) => theLab().host(n), now: () => new Date(), ...(progress ? { progress } : {}), ...(dumpDir ? { dumpDir } : {}) });
   return {
     service,
     get lab() {

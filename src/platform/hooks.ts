@@ -2,6 +2,7 @@ import type { GlobalOptions } from '../cli/context.ts';
 import { vardError } from '../errors/index.ts';
 import type { LabHandle } from '../lab/index.ts';
 import type { Platform } from '../model/index.ts';
+import { ensureReplicaRejoined } from '../db/index.ts';
 import { openPlatform } from './context.ts';
 import { vipHolders } from './support.ts';
 
@@ -38,6 +39,13 @@ export async function onHostRevived(g: GlobalOptions, lab: LabHandle, host: stri
   try {
     progress(`starting the daemons of ${host}`);
     await ctx.service.reconcile();
+    const p = ctx.service.platform();
+    // A database host that was the primary may carry a transaction nobody acknowledged; if it
+    // cannot resume replication on its own it is rebuilt from the primary (vard db rejoin).
+    if (p.topology.hosts.find((h) => h.name === host)?.roles.includes('db')) {
+      const how = await ensureReplicaRejoined(p, (n) => lab.host(n), host, progress);
+      progress(`${host} is a replica again (${how})`);
+    }
   } finally {
     ctx.close();
   }

@@ -4,6 +4,7 @@ import { isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
 import type { HostSpec, Platform } from '../model/index.ts';
 import { renderHost, type ConfigSet } from '../render/index.ts';
+import { ensureSiteDatabases, reconcileDbCluster } from '../db/index.ts';
 import { describeStep, planPlatform, type HostObservation, type Plan, type Step } from './plan.ts';
 import { prepareHost, removeSiteFromHost, setWebRotation, siteDirsOn, verifyWebSites, vipHolders } from './support.ts';
 
@@ -64,6 +65,11 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
   const applied: string[] = [];
   const prepares = plan.steps.filter((s) => s.kind === 'prepare');
   await Promise.all(prepares.map((s) => prepareHost(p, spec(s.host), o.hostOf(s.host))));
+  // The database tier first: a site's settings.php points at a database that must exist.
+  if (p.topology.dbVip) {
+    await reconcileDbCluster(p, o.hostOf, say);
+    await ensureSiteDatabases(p, o.hostOf);
+  }
   for (const step of plan.steps) {
     if (step.kind === 'prepare') continue;
     say(describeStep(step));

@@ -1,7 +1,10 @@
+import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { dumpAndDropSiteDatabase } from '../db/index.ts';
 import { isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
-import { newSite, type Platform, type Site, type SiteRequest, type Topology } from '../model/index.ts';
-import type { PlatformStore } from '../store/index.ts';
+import { newSite, type Platform, type Site, type SiteDatabase, type SiteRequest, type Topology } from '../model/index.ts';
+import { REPL_SECRET, siteDbSecretName, type PlatformStore } from '../store/index.ts';
 import { reconcilePlatform, type ReconcileReport } from './reconcile.ts';
 
 export interface PlatformDeps {
@@ -9,6 +12,15 @@ export interface PlatformDeps {
   readonly hostOf: (name: string) => Host;
   readonly now: () => Date;
   readonly progress?: (msg: string) => void;
+  /** Where final database dumps of deleted sites are kept (operator side). */
+  readonly dumpDir?: string;
+}
+
+export interface DeleteResult {
+  readonly site: Site;
+  readonly report: ReconcileReport;
+  /** The final dump of the site's database, when it had one. */
+  readonly dump?: { readonly path: string; readonly bytes: number; readonly takenOn: string };
 }
 
 export interface CreateResult {
@@ -33,6 +45,16 @@ export class PlatformService {
 
   setTopology(name: string, t: Topology): void {
     this.d.store.setTopology(name, t, this.d.now());
+    // The cluster's own secret exists before anything renders the cluster configuration.
+    if (t.dbVip) this.d.store.ensureSecret(REPL_SECRET, this.d.now());
+  }
+
+  /** The site's database credentials, password included: only for `vard site credentials`. */
+  credentials(domain: string): SiteDatabase {
+    const s = this.site(domain);
+    const db = this.platform().databases?.[s.slug];
+    if (!db) throw vardError('VARD_ERR_DB_NO_TIER', [this.platform().name]);
+    return db;
   }
 
   reconcile(dryRun = false): Promise<ReconcileReport> {
@@ -56,10 +78,15 @@ export class PlatformService {
     }
     const site = newSite(req, p.sites, this.d.now());
     this.d.store.addSite(site);
+    if (p.topology.dbVip) this.d.store.ensureSecret(siteDbSecretName(site.domain), this.d.now());
     try {
       return { site, created: true, report: await this.reconcile() };
     } catch (e) {
+      const withSite = this.platform();
       this.d.store.removeSite(site.domain);
+      // Its database (if made) goes through the same finalizer as a delete: dumped, then dropped.
+      await this.dropDatabase(site, withSite).catch(() => undefined);
+      this.d.store.removeSecret(siteDbSecretName(site.domain));
       try {
         await this.reconcile();
       } catch (e2) {
@@ -69,11 +96,34 @@ export class PlatformService {
     }
   }
 
-  async deleteSite(domain: string): Promise<{ site: Site; report: ReconcileReport }> {
+  /**
+   * Deletes a site. Its database goes first, through a finalizer: a final dump, copied to the
+   * operator's dump directory, then DROP. If the dump fails, nothing is deleted (VARD_ERR_DB_DUMP).
+   */
+  async deleteSite(domain: string): Promise<DeleteResult> {
     const site = this.d.store.site(domain);
     if (!site) throw vardError('VARD_ERR_SITE_NOT_FOUND', [domain]);
+    const dump = await this.dropDatabase(site, this.platform());
     this.d.store.removeSite(domain);
-    return { site, report: await this.reconcile() };
+    this.d.store.removeSecret(siteDbSecretName(domain));
+    return { site, report: await this.reconcile(), ...(dump ? { dump } : {}) };
+  }
+
+  private async dropDatabase(site: Site, p: Platform): Promise<DeleteResult['dump']> {
+    const db = p.databases?.[site.slug];
+    if (!db) return undefined;
+    const stamp = this.d.now().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const r = await dumpAndDropSiteDatabase(p, this.d.hostOf, site.domain, db, stamp);
+    const remote = this.d.hostOf(r.dumpHost);
+    const bytes = await remote.readFile(r.dumpPath);
+    if (!bytes || !this.d.dumpDir) return { path: `${r.dumpHost}:${r.dumpPath}`, bytes: r.bytes, takenOn: r.dumpHost };
+    mkdirSync(this.d.dumpDir, { recursive: true, mode: 0o700 });
+    const local = join(this.d.dumpDir, `${site.domain}-${stamp}.sql`);
+    writeFileSync(local, bytes, { mode: 0o600 });
+    chmodSync(local, 0o600);
+    await remote.remove(r.dumpPath);
+    this.d.progress?.(`final dump of ${db.name} (${bytes.length} bytes) kept at ${local}`);
+    return { path: local, bytes: bytes.length, takenOn: r.dumpHost };
   }
 
   sites(): Site[] {

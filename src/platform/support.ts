@@ -1,5 +1,5 @@
 import type { Host } from '../host/index.ts';
-import { configId, hostsWithRole, type HostSpec, type Platform, type Site } from '../model/index.ts';
+import { configId, hostsWithRole, type HostSpec, type Platform, type Site, type SiteDatabase } from '../model/index.ts';
 import {
   chkHaproxyScript,
   PATHS,
@@ -7,6 +7,7 @@ import {
   renderSiteSkeleton,
   renderWebSupport,
   siteHome,
+  VARD_OWNED_SITE_FILES,
   varnishBackendName,
   WRITABLE_DIRS,
 } from '../render/index.ts';
@@ -23,7 +24,7 @@ export async function prepareHost(p: Platform, spec: HostSpec, host: Host): Prom
   }
   if (spec.roles.includes('web')) {
     for (const f of renderWebSupport()) await writeIfChanged(host, `${PATHS.apacheDefaultRoot}/${f.path}`, f.content, 0o644);
-    for (const s of p.sites) await prepareSite(host, s);
+    for (const s of p.sites) await prepareSite(host, s, p.databases?.[s.slug]);
   }
 }
 
@@ -44,13 +45,15 @@ async function ensureUser(host: Host, s: Site): Promise<void> {
 }
 
 /** The site's user and its Drupal-shaped tree; existing files are the customer's and are left alone. */
-async function prepareSite(host: Host, s: Site): Promise<void> {
+async function prepareSite(host: Host, s: Site, db: SiteDatabase | undefined): Promise<void> {
   await ensureUser(host, s);
   const home = siteHome(s.slug);
   let created = false;
-  for (const f of renderSiteSkeleton(s)) {
+  for (const f of renderSiteSkeleton(s, db)) {
     const path = `${home}/${f.path}`;
-    if (f.path === 'web/health.txt') created = (await writeIfChanged(host, path, f.content, 0o644)) || created;
+    // settings.php carries the database password: never world-readable, not even for a moment.
+    const mode = f.path.endsWith('settings.php') ? 0o640 : 0o644;
+    if (VARD_OWNED_SITE_FILES.includes(f.path)) created = (await writeIfChanged(host, path, f.content, mode)) || created;
     else if (!(await host.exists(path))) {
       await host.writeFile(path, f.content, { mode: f.mode ?? 0o644 });
       created = true;

@@ -6,7 +6,8 @@ import { renderApache, renderPhpFpm } from './web.ts';
 export * from './types.ts';
 export { chkHaproxyScript, varnishBackendName, HAPROXY_HEALTH_PORT, VARNISH_PORT, PUBLIC_IF, PRIVATE_IF } from './lb.ts';
 export { APACHE_HEALTH_PORT, FPM_HEALTH_POOL } from './web.ts';
-export { renderSiteSkeleton, renderWebSupport, WRITABLE_DIRS } from './site.ts';
+export { renderSiteSkeleton, renderWebSupport, WRITABLE_DIRS, VARD_OWNED_SITE_FILES, DB_CHECK_TABLE } from './site.ts';
+export * from './db.ts';
 export { renderHaproxy, renderVarnish, renderKeepalived, renderNftables, renderApache, renderPhpFpm };
 
 /**

@@ -1,17 +1,22 @@
-import { shortHash, type Site } from '../model/index.ts';
+import { shortHash, type Site, type SiteDatabase } from '../model/index.ts';
 import { header, type RenderedFile } from './types.ts';
+
+/** Files of a site's tree that Vard owns and keeps current; everything else is written only where missing. */
+export const VARD_OWNED_SITE_FILES = ['web/health.txt', 'web/db-check.php', 'web/sites/default/settings.php'];
 
 /**
  * The Drupal-shaped tree a new site starts with, relative to its home (`/srv/vard/sites/<slug>`).
- * Written only where missing: after creation the code belongs to the customer.
- * `web/health.txt` is Vard's and is always kept.
+ * Written only where missing: after creation the code belongs to the customer. The files in
+ * VARD_OWNED_SITE_FILES are Vard's (settings.php carries the managed header and the database
+ * credentials, which move with the platform) and are always kept current.
  */
-export function renderSiteSkeleton(site: Site): RenderedFile[] {
+export function renderSiteSkeleton(site: Site, db?: SiteDatabase): RenderedFile[] {
   const files: RenderedFile[] = [
     { path: 'web/health.txt', content: 'OK\n' },
     { path: 'web/index.php', content: indexPhp(site) },
+    { path: 'web/db-check.php', content: dbCheckPhp(site) },
     { path: 'web/robots.txt', content: 'User-agent: *\nDisallow: /admin/\nDisallow: /user/\n' },
-    { path: 'web/sites/default/settings.php', content: site.drupal === 7 ? settingsD7(site) : settingsD10(site) },
+    { path: 'web/sites/default/settings.php', content: site.drupal === 7 ? settingsD7(site, db) : settingsD10(site, db) },
     { path: 'web/sites/default/files/.keep', content: '' },
     { path: 'tmp/.keep', content: '' },
   ];
@@ -45,12 +50,56 @@ function salt(site: Site): string {
   return shortHash(`salt:${site.slug}:${site.createdAt}`, 43);
 }
 
-function settingsD10(site: Site): string {
+/** A PHP single-quoted string literal: only backslash and quote are special. */
+function phpString(s: string): string {
+  return `'${s.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`;
+}
+
+/** Drupal 8+ (10): the connection array with the core mysql driver's namespace and autoload path. */
+function databasesD10(db: SiteDatabase | undefined): string[] {
+  if (!db) return ['$databases = [];'];
+  return [
+    "$databases['default']['default'] = [",
+    `  'database' => ${phpString(db.name)},`,
+    `  'username' => ${phpString(db.user)},`,
+    `  'password' => ${phpString(db.password)},`,
+    `  'host' => ${phpString(db.host)},`,
+    `  'port' => ${phpString(String(db.port))},`,
+    "  'driver' => 'mysql',",
+    "  'prefix' => '',",
+    "  'collation' => 'utf8mb4_general_ci',",
+    "  'namespace' => 'Drupal\\mysql\\Driver\\Database\\mysql',",
+    "  'autoload' => 'core/modules/mysql/src/Driver/Database/mysql/',",
+    '];',
+  ];
+}
+
+/** Drupal 7: the nested array() form, no namespace or autoload keys. */
+function databasesD7(db: SiteDatabase | undefined): string[] {
+  if (!db) return ['$databases = array();'];
+  return [
+    '$databases = array(',
+    "  'default' => array(",
+    "    'default' => array(",
+    `      'database' => ${phpString(db.name)},`,
+    `      'username' => ${phpString(db.user)},`,
+    `      'password' => ${phpString(db.password)},`,
+    `      'host' => ${phpString(db.host)},`,
+    `      'port' => ${phpString(String(db.port))},`,
+    "      'driver' => 'mysql',",
+    "      'prefix' => '',",
+    '    ),',
+    '  ),',
+    ');',
+  ];
+}
+
+function settingsD10(site: Site, db?: SiteDatabase): string {
   return [
     '<?php',
     header('//', `site ${site.domain}; Drupal ${site.drupal} settings`).trimEnd(),
     '',
-    '$databases = [];',
+    ...databasesD10(db),
     `$settings['hash_salt'] = '${salt(site)}';`,
     "$settings['config_sync_directory'] = '../config/sync';",
     "$settings['file_private_path'] = '../private';",
@@ -62,12 +111,12 @@ function settingsD10(site: Site): string {
   ].join('\n');
 }
 
-function settingsD7(site: Site): string {
+function settingsD7(site: Site, db?: SiteDatabase): string {
   return [
     '<?php',
     header('//', `site ${site.domain}; Drupal ${site.drupal} settings`).trimEnd(),
     '',
-    '$databases = array();',
+    ...databasesD7(db),
     `$drupal_hash_salt = '${salt(site)}';`,
     "$conf['reverse_proxy'] = TRUE;",
     "$conf['file_temporary_path'] = '../tmp';",
@@ -113,6 +162,37 @@ if ($session || preg_match('#^/(user|admin)(/|$)#', $path) || $_SERVER['REQUEST_
 header('Content-Type: text/html; charset=utf-8');
 printf("<!DOCTYPE html><html><head><title>%s</title></head><body><h1>%s</h1><p>Drupal ${site.drupal} site, served by %s as %s at %s for %s</p></body></html>\\n",
   '${site.domain}', '${site.domain}', gethostname(), $user, gmdate('c'), htmlspecialchars($path));
+`;
+}
+
+/** The table /db-check.php writes to; created with the site's database. */
+export const DB_CHECK_TABLE = 'vard_db_check';
+
+/**
+ * Proves the web tier → database path on every request: one INSERT and one read through the
+ * database VIP with the site's own credentials from settings.php. Never cached (no-store); the
+ * answer names the web server and the database host that served it.
+ */
+function dbCheckPhp(site: Site): string {
+  return `<?php
+// Vard's database check for ${site.domain}: writes and reads a row per request.
+header('Cache-Control: no-store');
+header('Content-Type: application/json');
+$databases = array(); $settings = array(); $conf = array();
+require __DIR__ . '/sites/default/settings.php';
+$d = $databases['default']['default'] ?? null;
+if (!$d) { http_response_code(503); echo json_encode(['ok' => false, 'error' => 'no database configured']), "\n"; exit; }
+try {
+  $pdo = new PDO('mysql:host=' . $d['host'] . ';port=' . $d['port'] . ';dbname=' . $d['database'], $d['username'], $d['password'],
+    [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_TIMEOUT => 2]);
+  $pdo->prepare('INSERT INTO ${DB_CHECK_TABLE} (at, web) VALUES (NOW(6), ?)')->execute([gethostname()]);
+  $id = (int) $pdo->lastInsertId();
+  $row = $pdo->query('SELECT COUNT(*) AS n, @@hostname AS db FROM ${DB_CHECK_TABLE}')->fetch(PDO::FETCH_ASSOC);
+  echo json_encode(['ok' => true, 'id' => $id, 'rows' => (int) $row['n'], 'db' => $row['db'], 'web' => gethostname()]), "\n";
+} catch (Throwable $e) {
+  http_response_code(503);
+  echo json_encode(['ok' => false, 'error' => $e->getMessage()]), "\n";
+}
 `;
 }
 

@@ -1,2 +1,2 @@
 export { openDb, migrate, type Db, type Migration } from './db.ts';
-export { PlatformStore } from './platform-store.ts';
+export { PlatformStore, generatePassword, REPL_SECRET, siteDbSecretName } from './platform-store.ts';

@@ -1,5 +1,6 @@
+import { randomBytes } from 'node:crypto';
 import { vardError } from '../errors/index.ts';
-import type { Platform, Site, Topology } from '../model/index.ts';
+import { dbNameForSlug, dbUserForSlug, type Platform, type Site, type SiteDatabase, type Topology } from '../model/index.ts';
 import { migrate, type Db } from './db.ts';
 
 const MIGRATIONS = [
@@ -22,7 +23,34 @@ const MIGRATIONS = [
         created_at TEXT NOT NULL
       );`,
   },
+  {
+    // Issue 3: generated secrets (database passwords). Kept out of the sites table so no query
+    // that lists sites can carry one by accident; read only where a secret is needed.
+    id: 2,
+    sql: `
+      CREATE TABLE secrets (
+        name TEXT PRIMARY KEY,
+        value TEXT NOT NULL,
+        created_at TEXT NOT NULL
+      );`,
+  },
 ];
+
+/** A password for MariaDB accounts: 32 characters of [A-Za-z0-9], about 190 bits. Safe in SQL, PHP and CIB XML unescaped. */
+export function generatePassword(): string {
+  const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
+  const out: string[] = [];
+  while (out.length < 32) {
+    // Rejection sampling keeps every character equally likely (256 is not a multiple of 62).
+    for (const b of randomBytes(48)) if (b < 248 && out.length < 32) out.push(alphabet[b % 62] as string);
+  }
+  return out.join('');
+}
+
+export const REPL_SECRET = 'db:replication';
+export function siteDbSecretName(domain: string): string {
+  return `site:${domain}:db`;
+}
 
 interface SiteRow {
   domain: string;
@@ -66,7 +94,34 @@ export class PlatformStore {
   platform(): Platform | undefined {
     const row = this.db.prepare('SELECT name, topology FROM platform WHERE id = 1').get() as { name: string; topology: string } | undefined;
     if (!row) return undefined;
-    return { name: row.name, topology: JSON.parse(row.topology) as Topology, sites: this.sites() };
+    const topology = JSON.parse(row.topology) as Topology;
+    const sites = this.sites();
+    if (!topology.dbVip) return { name: row.name, topology, sites };
+    const databases: Record<string, SiteDatabase> = {};
+    for (const s of sites) {
+      const password = this.secret(siteDbSecretName(s.domain));
+      if (password) databases[s.slug] = { name: dbNameForSlug(s.slug), user: dbUserForSlug(s.slug), password, host: topology.dbVip, port: 3306 };
+    }
+    const replicationPassword = this.secret(REPL_SECRET);
+    return { name: row.name, topology, sites, databases, ...(replicationPassword ? { dbSecrets: { replicationPassword } } : {}) };
+  }
+
+  /** A stored secret's value, or undefined. Callers must never log it. */
+  secret(name: string): string | undefined {
+    return (this.db.prepare('SELECT value FROM secrets WHERE name = ?').get(name) as { value: string } | undefined)?.value;
+  }
+
+  /** Returns the secret, generating and storing it first if it does not exist yet. */
+  ensureSecret(name: string, now: Date): string {
+    const cur = this.secret(name);
+    if (cur) return cur;
+    const value = generatePassword();
+    this.db.prepare('INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, value, now.toISOString());
+    return this.secret(name) as string;
+  }
+
+  removeSecret(name: string): void {
+    this.db.prepare('DELETE FROM secrets WHERE name = ?').run(name);
   }
 
   sites(): Site[] {

@@ -1,0 +1,289 @@
+/**
+ * The database tier's files, rendered purely from the model: MariaDB's my.cnf, Corosync's
+ * corosync.conf, the Pacemaker configuration (CIB) and Vard's thin wrapper around the
+ * `ocf:heartbeat:mariadb` resource agent. Decisions: docs/designs/0001-database-tier.md.
+ */
+import { hostsWithRole, type HostSpec, type Platform, type Topology } from '../model/index.ts';
+import { header } from './types.ts';
+
+/** Where the database tier keeps things on a db or quorum host. /srv survives a reboot in the lab; /run does not. */
+export const DB_PATHS = {
+  confDir: '/etc/vard/mariadb',
+  myCnf: '/etc/vard/mariadb/my.cnf',
+  mysqlHome: '/srv/vard/mysql',
+  datadir: '/srv/vard/mysql/data',
+  socket: '/run/mysqld/mysqld.sock',
+  pidFile: '/run/mysqld/mysqld.pid',
+  errorLog: '/var/log/mysql/error.log',
+  corosyncDir: '/etc/vard/corosync',
+  corosyncConf: '/etc/vard/corosync/corosync.conf',
+  /** Pacemaker and Corosync hard-code /var/lib paths; these persistent directories are bound over them. */
+  clusterState: '/srv/vard/cluster',
+  dumps: '/srv/vard/dumps',
+  agentDir: '/usr/lib/ocf/resource.d/vard',
+  agent: '/usr/lib/ocf/resource.d/vard/mariadb',
+} as const;
+
+export const DB_PORT = 3306;
+/** The account replication and the resource agent use (a local admin and a network replication login). */
+export const REPL_USER = 'vard_repl';
+/** Pacemaker resource ids. */
+export const DB_RESOURCE = 'db';
+export const DB_CLONE = 'db-clone';
+export const DB_VIP_RESOURCE = 'db-vip';
+export const DB_PRIVATE_IF = 'priv';
+/**
+ * How long a primary waits for the replica's acknowledgement before it falls back to asynchronous
+ * replication. Long enough that a loaded replica never causes a silent fallback (which would void
+ * "no acknowledged write lost"), short enough that losing the replica stalls writes only once, briefly.
+ */
+export const SEMI_SYNC_TIMEOUT_MS = 5000;
+
+export function dbHosts(t: Topology): HostSpec[] {
+  return hostsWithRole(t, 'db');
+}
+export function clusterHosts(t: Topology): HostSpec[] {
+  return t.hosts.filter((h) => h.roles.includes('db') || h.roles.includes('quorum'));
+}
+
+/** The private segment as MariaDB writes a host mask: `198.18.0.128/255.255.255.128`. */
+export function privateNetMask(t: Topology): string {
+  const any = t.hosts[0]?.privateAddress ?? '0.0.0.0';
+  const ip = any.split('.').map(Number);
+  const bits = t.privatePrefix;
+  const mask = [0, 1, 2, 3].map((i) => {
+    const b = Math.max(0, Math.min(8, bits - i * 8));
+    return b === 0 ? 0 : (0xff << (8 - b)) & 0xff;
+  });
+  const net = ip.map((o, i) => o & (mask[i] ?? 0));
+  return `${net.join('.')}/${mask.join('.')}`;
+}
+
+/** 1 for the first db host, 2 for the second: MariaDB server ids, Corosync node ids. */
+export function serverId(t: Topology, host: string): number {
+  return clusterHosts(t).findIndex((h) => h.name === host) + 1;
+}
+
+export function renderMyCnf(p: Platform, self: HostSpec): string {
+  const t = p.topology;
+  const L = [
+    header('#', `platform ${p.name}, host ${self.name}; MariaDB, started and promoted by Pacemaker`).trimEnd(),
+    '[client-server]',
+    `socket = ${DB_PATHS.socket}`,
+    `port = ${DB_PORT}`,
+    '',
+    '[mariadbd]',
+    // First: placed later, log-basename silently overrides the log and binlog names set before it.
+    `log-basename = ${self.name}`,
+    'user = mysql',
+    `datadir = ${DB_PATHS.datadir}`,
+    `socket = ${DB_PATHS.socket}`,
+    `pid-file = ${DB_PATHS.pidFile}`,
+    `log-error = ${DB_PATHS.errorLog}`,
+    'tmpdir = /tmp',
+    // Its own address and the VIP, which arrives and leaves while the server runs.
+    'bind-address = 0.0.0.0',
+    'skip-name-resolve',
+    `server-id = ${serverId(t, self.name)}`,
+    // The same binlog and relay log names on both hosts, so a datadir copied from one works on the other.
+    `log-bin = ${DB_PATHS.datadir}/binlog`,
+    `relay-log = ${DB_PATHS.datadir}/relay`,
+    'binlog-format = ROW',
+    'log-slave-updates = 1',
+    'gtid-domain-id = 0',
+    'gtid-strict-mode = 1',
+    // Durability: an acknowledged commit is on disk here and (semi-sync) in the replica's relay log.
+    'sync-binlog = 1',
+    'innodb-flush-log-at-trx-commit = 1',
+    'rpl-semi-sync-slave-enabled = 1',
+    'rpl-semi-sync-master-wait-point = AFTER_SYNC',
+    `rpl-semi-sync-master-timeout = ${SEMI_SYNC_TIMEOUT_MS}`,
+    // Every start is as a read-only replica; only Pacemaker's promote makes a server writable.
+    'read-only = 1',
+    'skip-slave-start',
+    // A replica notices a silent (cut) primary within seconds instead of the default minute.
+    'slave-net-timeout = 4',
+    'innodb-buffer-pool-size = 32M',
+    'innodb-log-file-size = 16M',
+    'performance-schema = 0',
+    'max-connections = 300',
+    '',
+  ];
+  return L.join('\n');
+}
+
+/** Corosync 3 (knet): the two db hosts and the quorum host, three votes, no two_node shortcut. */
+export function renderCorosyncConf(p: Platform): string {
+  const nodes = clusterHosts(p.topology);
+  // The parser rejects anything after '{' on the same line: every key on its own line.
+  const L = [
+    header('#', `platform ${p.name}; database cluster membership`).trimEnd(),
+    'totem {',
+    '  version: 2',
+    `  cluster_name: vard-db`,
+    '  transport: knet',
+    // Lab: one private segment, no crypto. Production: crypto_cipher aes256 + crypto_hash sha256 with an authkey.
+    '  crypto_cipher: none',
+    '  crypto_hash: none',
+    '  token: 1000',
+    '}',
+    'nodelist {',
+  ];
+  for (const h of nodes) {
+    L.push('  node {', `    ring0_addr: ${h.privateAddress}`, `    name: ${h.name}`, `    nodeid: ${serverId(p.topology, h.name)}`, '  }');
+  }
+  L.push(
+    '}',
+    'quorum {',
+    '  provider: corosync_votequorum',
+    '}',
+    'logging {',
+    '  to_stderr: yes',
+    '  to_logfile: no',
+    '  to_syslog: no',
+    '  timestamp: on',
+    '}',
+    '',
+  );
+  return L.join('\n');
+}
+
+function xmlAttr(s: string): string {
+  return s.replace(/&/g, '&amp;').replace(/"/g, '&quot;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
+}
+
+function nv(prefix: string, pairs: readonly (readonly [string, string])[]): string {
+  return pairs.map(([k, v]) => `<nvpair id="${prefix}-${k}" name="${k}" value="${xmlAttr(v)}"/>`).join('');
+}
+
+/**
+ * Pacemaker's configuration section. The database is a promotable clone of Vard's wrapper around
+ * `ocf:heartbeat:mariadb` (GTID + semi-sync); the VIP is an IPaddr2 that follows the promoted
+ * instance and starts only after the promotion. No fencing exists in the lab, so safety comes from
+ * quorum: `no-quorum-policy=stop` makes a partitioned primary stop its database and drop the VIP.
+ */
+export function renderCibConfiguration(p: Platform, replicationPassword: string): string {
+  const t = p.topology;
+  const dbs = dbHosts(t);
+  const quorum = t.hosts.filter((h) => h.roles.includes('quorum'));
+  const vip = t.dbVip ?? '';
+  // Among equal GTIDs ocf:heartbeat:mariadb elects the first node of node_list (its comparison is
+  // a strict "greater than"), so the first db host becomes the first primary.
+  const nodeList = dbs.map((h) => h.name).join(' ');
+  const dbParams: [string, string][] = [
+    ['binary', '/usr/sbin/mariadbd'],
+    ['client_binary', '/usr/bin/mariadb'],
+    ['config', DB_PATHS.myCnf],
+    ['datadir', DB_PATHS.datadir],
+    ['pid', DB_PATHS.pidFile],
+    ['socket', DB_PATHS.socket],
+    ['log', DB_PATHS.errorLog],
+    ['user', 'mysql'],
+    ['group', 'mysql'],
+    ['node_list', nodeList],
+    ['replication_user', REPL_USER],
+    ['replication_passwd', replicationPassword],
+    ['test_user', 'root'],
+    ['test_table', 'mysql.db'],
+  ];
+  const op = (name: string, interval: string, timeout: string, role?: string) =>
+    `<op id="${DB_RESOURCE}-${name}-${interval}${role ? `-${role}` : ''}" name="${name}" interval="${interval}" timeout="${timeout}"${role ? ` role="${role}"` : ''}/>`;
+  const X: string[] = [];
+  X.push('<configuration>');
+  X.push(
+    '<crm_config><cluster_property_set id="vard-options">',
+    nv('vard-options', [
+      ['stonith-enabled', 'false'],
+      ['no-quorum-policy', 'stop'],
+      ['dc-deadtime', '2s'],
+      ['cluster-recheck-interval', '1min'],
+      ['cluster-name', 'vard-db'],
+    ]),
+    '</cluster_property_set></crm_config>',
+  );
+  X.push('<nodes/>');
+  X.push('<resources>');
+  X.push(
+    `<clone id="${DB_CLONE}"><meta_attributes id="${DB_CLONE}-meta">`,
+    nv(`${DB_CLONE}-meta`, [
+      ['promotable', 'true'],
+      ['promoted-max', '1'],
+      ['promoted-node-max', '1'],
+      ['clone-max', String(dbs.length)],
+      ['clone-node-max', '1'],
+      ['notify', 'true'],
+    ]),
+    '</meta_attributes>',
+    `<primitive id="${DB_RESOURCE}" class="ocf" provider="vard" type="mariadb">`,
+    `<instance_attributes id="${DB_RESOURCE}-params">${nv(`${DB_RESOURCE}-params`, dbParams)}</instance_attributes>`,
+    // Failures are retried in place a few times, then the instance moves: no endless restart loop.
+    `<meta_attributes id="${DB_RESOURCE}-meta">${nv(`${DB_RESOURCE}-meta`, [['migration-threshold', '3'], ['failure-timeout', '60s']])}</meta_attributes>`,
+    '<operations>',
+    op('start', '0', '120s'),
+    op('stop', '0', '60s'),
+    op('promote', '0', '60s'),
+    op('demote', '0', '60s'),
+    op('notify', '0', '60s'),
+    // The agent chooses a new primary inside the replica's monitor: its interval is the promotion delay.
+    op('monitor', '1s', '20s', 'Unpromoted'),
+    op('monitor', '2s', '20s', 'Promoted'),
+    '</operations></primitive></clone>',
+  );
+  X.push(
+    `<primitive id="${DB_VIP_RESOURCE}" class="ocf" provider="heartbeat" type="IPaddr2">`,
+    `<instance_attributes id="${DB_VIP_RESOURCE}-params">${nv(`${DB_VIP_RESOURCE}-params`, [['ip', vip], ['cidr_netmask', String(t.privatePrefix)], ['nic', DB_PRIVATE_IF], ['arp_count', '3']])}</instance_attributes>`,
+    `<operations><op id="${DB_VIP_RESOURCE}-monitor-2s" name="monitor" interval="2s" timeout="20s"/></operations>`,
+    '</primitive>',
+  );
+  X.push('</resources>');
+  X.push('<constraints>');
+  for (const q of quorum) {
+    // The third vote never runs MariaDB, and is never even probed for it.
+    X.push(`<rsc_location id="${DB_CLONE}-not-on-${q.name}" rsc="${DB_CLONE}" node="${q.name}" score="-INFINITY" resource-discovery="never"/>`);
+    X.push(`<rsc_location id="${DB_VIP_RESOURCE}-not-on-${q.name}" rsc="${DB_VIP_RESOURCE}" node="${q.name}" score="-INFINITY" resource-discovery="never"/>`);
+  }
+  X.push(`<rsc_colocation id="${DB_VIP_RESOURCE}-with-primary" rsc="${DB_VIP_RESOURCE}" with-rsc="${DB_CLONE}" with-rsc-role="Promoted" score="INFINITY"/>`);
+  X.push(`<rsc_order id="${DB_VIP_RESOURCE}-after-promote" first="${DB_CLONE}" first-action="promote" then="${DB_VIP_RESOURCE}" then-action="start" kind="Mandatory"/>`);
+  X.push('</constraints>');
+  X.push(`<rsc_defaults><meta_attributes id="rsc-defaults">${nv('rsc-defaults', [['resource-stickiness', '100']])}</meta_attributes></rsc_defaults>`);
+  X.push('</configuration>');
+  return X.join('\n') + '\n';
+}
+
+/**
+ * `ocf:vard:mariadb`: delegates every action to `ocf:heartbeat:mariadb` and fixes two gaps found
+ * reading that agent (resource-agents 4.12):
+ * - its promote runs `STOP SLAVE` at once, so events already in the relay log — commits the old
+ *   primary acknowledged under semi-sync — would never be applied; here the IO thread stops first
+ *   and the SQL thread is waited for (MASTER_GTID_WAIT on the received position);
+ * - its stop and demote leave the server writable until it is gone; here `read_only` comes first,
+ *   so a primary that loses quorum stops accepting writes in milliseconds.
+ * Fixed text; the only data it reads is a GTID, checked against a strict pattern before use.
+ */
+export function vardAgentScript(): string {
+  return `#!/bin/sh
+# managed by Vard — do not edit; ocf:vard:mariadb, a wrapper around ocf:heartbeat:mariadb.
+: "\${OCF_ROOT:=/usr/lib/ocf}"
+export OCF_ROOT
+RA="$OCF_ROOT/resource.d/heartbeat/mariadb"
+sock="\${OCF_RESKEY_socket:-${DB_PATHS.socket}}"
+sql() { mariadb -S "$sock" -u root -N -B -e "$1" 2>/dev/null; }
+case "$1" in
+  promote)
+    if sql "SELECT 1" >/dev/null; then
+      sql "STOP SLAVE IO_THREAD" >/dev/null
+      io=$(mariadb -S "$sock" -u root -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | sed -n 's/^ *Gtid_IO_Pos: *//p')
+      case "$io" in
+        *[!0-9,-]*) ;;
+        ?*) sql "SELECT MASTER_GTID_WAIT('$io', 30)" >/dev/null ;;
+      esac
+    fi
+    exec "$RA" promote ;;
+  stop|demote)
+    sql "SET GLOBAL read_only = ON" >/dev/null
+    exec "$RA" "$1" ;;
+  *)
+    exec "$RA" "$@" ;;
+esac
+`;
+}

@@ -62,7 +62,7 @@ export async function dumpAndDropSiteDatabase(p: Platform, hostOf: HostOf, domai
     // A fixed script; the names arrive as positional parameters. The trailing "-- Dump completed on …" line proves the dump is whole.
     const r = await h.run(
       [
-        'sh', '-c', 'set -o pipefail 2>/dev/null; mariadb-dump --socket="$1" --user=root --single-transaction --routines --events --triggers --hex-blob --order-by-primary --databases "$2" > "$3.part" && mv "$3.part" "$3"',
+        'sh', '-c', 'mariadb-dump --socket="$1" --user=root --single-transaction --routines --events --triggers --hex-blob --order-by-primary --databases "$2" > "$3.part" && mv "$3.part" "$3"',
         'vard-dump', DB_PATHS.socket, db.name, dumpPath,
       ],
       { allowFail: true, timeoutMs: 600_000 },

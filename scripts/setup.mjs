@@ -16,6 +16,8 @@ const PACKAGES = [
   'apache2', 'php8.2-fpm', 'php8.2-cli', 'php8.2-mysql', 'varnish', 'gcc', 'libc6-dev', 'haproxy', 'keepalived', 'nftables',
   // the lab and its probes
   'iproute2', 'util-linux', 'procps', 'coreutils', 'curl', 'socat', 'iputils-ping', 'iputils-arping', 'wrk',
+  // the database tier: MariaDB pair, Pacemaker + Corosync (promotion, quorum), the resource agents, bc (used by ocf:heartbeat:mariadb)
+  'mariadb-server', 'mariadb-client', 'mariadb-backup', 'corosync', 'pacemaker', 'pacemaker-cli-utils', 'resource-agents', 'bc',
   // the ssh transport's tests
   'openssh-server', 'openssh-client',
   // building better-sqlite3 when no prebuilt binary can be fetched

@@ -245,7 +245,8 @@ export function parseCrmMon(xml: string, via: string): ClusterView {
   const promoted: string[] = [];
   const unpromoted: string[] = [];
   const vipOn: string[] = [];
-  for (const m of xml.matchAll(/<resource id="([^"]+)"[^>]*role="([^"]+)"[^>]*>([\s\S]*?)<\/resource>/g)) {
+  // A stopped instance is self-closing (`<resource … role="Stopped" …/>`): it must not swallow the next element.
+  for (const m of xml.matchAll(/<resource id="([^"]+)"[^>]*?role="([^"]+)"[^>]*?(?:\/>|>([\s\S]*?)<\/resource>)/g)) {
     const [, id, role, body] = m;
     const nodes = [...(body ?? '').matchAll(/<node name="([^"]+)"/g)].map((n) => n[1] as string);
     if (id === 'db' && role === 'Promoted') promoted.push(...nodes);

@@ -1,0 +1,117 @@
+// Database tier, pure parts: identifiers, escaping, rendered configs (golden), crm_mon parsing, alerts.
+import assert from 'node:assert/strict';
+import { test } from 'node:test';
+import { dbAlerts, parseCrmMon, siteDatabaseSql, sqlId, sqlString, type DbStatus } from '../../src/db/index.ts';
+import { isVardError } from '../../src/errors/index.ts';
+import { addressTopology, dbIdentifierProblems, dbNameForSlug, dbUserForSlug, newSite, parseTopologyShape, PRESETS, slugForDomain, type Platform } from '../../src/model/index.ts';
+import { privateNetMask, renderCibConfiguration, renderCorosyncConf, renderMyCnf, renderSiteSkeleton, vardAgentScript } from '../../src/render/index.ts';
+import { assertGolden } from '../helpers/golden.ts';
+
+const topology = addressTopology(PRESETS.reference!, '198.18.0');
+const site = newSite({ domain: 'shop.example.com', customer: 'acme' }, [], new Date('2025-01-02T03:04:05Z'));
+const db = { name: dbNameForSlug(site.slug), user: dbUserForSlug(site.slug), password: 'Pw0rdPw0rdPw0rdPw0rdPw0rdPw0rd12', host: topology.dbVip!, port: 3306 };
+const P: Platform = { name: 'lab', topology, sites: [site], databases: { [site.slug]: db }, dbSecrets: { replicationPassword: 'ReplReplReplReplReplReplReplRepl' } };
+
+test('the reference topology has the db pair, the quorum host and the database VIP of the field notes', () => {
+  const by = Object.fromEntries(topology.hosts.map((h) => [h.name, h]));
+  assert.equal(by.db1?.privateAddress, '198.18.0.171');
+  assert.equal(by.db2?.privateAddress, '198.18.0.172');
+  assert.equal(by.dbq?.privateAddress, '198.18.0.173');
+  assert.equal(topology.dbVip, '198.18.0.170');
+  assert.equal(addressTopology(PRESETS.single!, '198.18.0').dbVip, undefined);
+  assert.equal(privateNetMask(topology), '198.18.0.128/255.255.255.128');
+});
+
+test('a db tier needs exactly two db hosts and one quorum host', () => {
+  const base = 'hosts:\n  - name: lb1\n    roles: [lb, web]\n';
+  assert.throws(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n`, 'x'), (e) => isVardError(e) && /exactly two/.test(e.message));
+  assert.throws(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n  - name: db2\n    roles: [db]\n`, 'x'), (e) => isVardError(e) && /exactly one host with the role "quorum"/.test(e.message));
+  assert.throws(() => parseTopologyShape(`${base}  - name: q\n    roles: [quorum]\n`, 'x'), (e) => isVardError(e) && /only makes sense/.test(e.message));
+  assert.doesNotThrow(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n  - name: db2\n    roles: [db]\n  - name: q\n    roles: [quorum]\n`, 'x'));
+});
+
+test('site names map to safe database identifiers; long ones stay distinct and bounded; unsafe ones are refused', () => {
+  assert.equal(dbNameForSlug('www-example-com'), 'site_www_example_com');
+  assert.equal(dbUserForSlug('www-example-com'), 's_www_example_com');
+  assert.equal(dbNameForSlug('1st-example-com'), 'site_1st_example_com');
+  const a = slugForDomain(`${'a'.repeat(30)}.${'b'.repeat(30)}.example.com`);
+  const b = slugForDomain(`${'a'.repeat(30)}.${'b'.repeat(31)}.example.com`);
+  for (const s of [a, b]) {
+    assert.ok(dbNameForSlug(s).length <= 64 && dbIdentifierProblems(dbNameForSlug(s)).length === 0, dbNameForSlug(s));
+    assert.ok(dbUserForSlug(s).length <= 32 && dbIdentifierProblems(dbUserForSlug(s), 32).length === 0, dbUserForSlug(s));
+  }
+  assert.notEqual(dbUserForSlug(a), dbUserForSlug(b));
+  for (const bad of ['mysql`; DROP', 'Upper', '', 'x'.repeat(65), "a'b"]) {
+    assert.throws(() => sqlId(bad), (e) => isVardError(e, 'VARD_ERR_DB_IDENTIFIER'), bad);
+  }
+  assert.equal(sqlString("it's a \\ test\n"), "'it\\'s a \\\\ test\\n'");
+});
+
+test('the site database statements: own database, own user from the private segment only, privileges on its database only', () => {
+  const sql = siteDatabaseSql(P, db);
+  assert.match(sql, /CREATE DATABASE IF NOT EXISTS `site_shop_example_com`/);
+  assert.match(sql, /CREATE USER IF NOT EXISTS 's_shop_example_com'@'198\.18\.0\.128\/255\.255\.255\.128'/);
+  assert.match(sql, /GRANT ALL PRIVILEGES ON `site_shop_example_com`\.\* TO 's_shop_example_com'@/);
+  assert.doesNotMatch(sql, /ON \*\.\*/);
+});
+
+test('db configs render to their golden files: my.cnf per db host, corosync.conf, the CIB, the agent wrapper', () => {
+  for (const h of topology.hosts.filter((x) => x.roles.includes('db'))) assertGolden(`reference/${h.name}/mariadb/my.cnf`, renderMyCnf(P, h));
+  assertGolden('reference/db-cluster/corosync.conf', renderCorosyncConf(P));
+  assertGolden('reference/db-cluster/cib-configuration.xml', renderCibConfiguration(P, 'REPLICATION-PASSWORD'));
+  assertGolden('reference/db-cluster/ocf-vard-mariadb', vardAgentScript());
+  const cib = renderCibConfiguration(P, 'x');
+  assert.match(cib, /name="no-quorum-policy" value="stop"/);
+  assert.match(cib, /rsc_colocation [^>]*with-rsc-role="Promoted" score="INFINITY"/);
+  assert.match(cib, /rsc_location id="db-clone-not-on-dbq" [^>]*score="-INFINITY"/);
+});
+
+test('settings.php carries $databases in the format of the Drupal major; no credentials, empty array', () => {
+  const d10 = renderSiteSkeleton(site, db).find((f) => f.path.endsWith('settings.php'))?.content ?? '';
+  assert.match(d10, /\$databases\['default'\]\['default'\] = \[\n {2}'database' => 'site_shop_example_com',/);
+  const d7site = { ...site, drupal: 7 as const };
+  const d7 = renderSiteSkeleton(d7site, db).find((f) => f.path.endsWith('settings.php'))?.content ?? '';
+  assert.match(d7, /\$databases = array\(\n {2}'default' => array\(\n {4}'default' => array\(/);
+  const none = renderSiteSkeleton(site).find((f) => f.path.endsWith('settings.php'))?.content ?? '';
+  assert.match(none, /\$databases = \[\];/);
+  const quoted = renderSiteSkeleton(site, { ...db, password: "a'b\\c" }).find((f) => f.path.endsWith('settings.php'))?.content ?? '';
+  assert.ok(quoted.includes("'password' => 'a\\'b\\\\c',"));
+});
+
+test('crm_mon XML: quorum, DC, online nodes, promoted instance, VIP holder', () => {
+  const xml = `<pacemaker-result api-version="2.22"><summary><current_dc present="true" version="2.1.5" name="dbq" id="3" with_quorum="true" mixed_version="false"/></summary>
+<nodes><node name="db1" id="1" online="true" standby="false"/><node name="db2" id="2" online="false" standby="false"/><node name="dbq" id="3" online="true"/></nodes>
+<resources><clone id="db-clone" multi_state="true"><resource id="db" resource_agent="ocf:vard:mariadb" role="Promoted" active="true" nodes_running_on="1"><node name="db1" id="1" cached="true"/></resource>
+<resource id="db" resource_agent="ocf:vard:mariadb" role="Stopped" active="false" nodes_running_on="0"/></clone>
+<resource id="db-vip" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true" nodes_running_on="1"><node name="db1" id="1" cached="true"/></resource></resources>
+<failures><failure op_key="db_monitor_1000" node="db2" exitstatus="error" exitreason="MariaDB slave io has failed (1236)" status="complete"/></failures></pacemaker-result>`;
+  const v = parseCrmMon(xml, 'db1');
+  assert.equal(v.quorate, true);
+  assert.equal(v.dc, 'dbq');
+  assert.deepEqual(v.online, ['db1', 'dbq']);
+  assert.deepEqual(v.promoted, ['db1']);
+  assert.deepEqual(v.vipOn, ['db1']);
+  assert.match(v.failures[0] ?? '', /1236/);
+});
+
+test('alerts: healthy is empty; a stopped or lagging replica, semi-sync off, two writable servers each raise one', () => {
+  const host = (name: string, o: Partial<DbStatus['hosts'][number]>) => ({
+    name, address: name === 'db1' ? '198.18.0.171' : '198.18.0.172', up: true, running: true, role: 'replica' as const, readOnly: true,
+    gtidBinlogPos: '0-1-10', gtidCurrentPos: '0-1-10', gtidSlavePos: '0-1-10', semiSyncMaster: { enabled: true, status: true, clients: 1 }, ...o,
+  });
+  const repl = { source: 'db1', ioRunning: 'Yes', sqlRunning: 'Yes', secondsBehind: 0, gtidIoPos: '0-1-10', lastError: '', semiSyncSlave: true };
+  const healthy: DbStatus = {
+    vip: '198.18.0.170', primary: 'db1', vipHolders: ['db1'], writable: ['db1'], cluster: undefined, lagTransactions: { db2: 0 },
+    hosts: [host('db1', { role: 'primary', readOnly: false }), host('db2', { replication: repl })],
+  };
+  assert.deepEqual(dbAlerts(healthy), []);
+  const stopped = { ...healthy, hosts: [healthy.hosts[0]!, host('db2', { replication: { ...repl, sqlRunning: 'No', lastError: 'Duplicate entry' } })] };
+  assert.deepEqual(dbAlerts(stopped).map((a) => a.key), ['db:db2:replication-stopped']);
+  const lagging = { ...healthy, lagTransactions: { db2: 5000 } };
+  assert.deepEqual(dbAlerts(lagging).map((a) => a.key), ['db:db2:lag']);
+  assert.deepEqual(dbAlerts({ ...healthy, hosts: [host('db2', { replication: { ...repl, secondsBehind: 45 } }), healthy.hosts[0]!] }, { maxLagSeconds: 30 }).map((a) => a.key), ['db:db2:lag']);
+  const async = { ...healthy, hosts: [host('db1', { role: 'primary', readOnly: false, semiSyncMaster: { enabled: true, status: false, clients: 0 } }), healthy.hosts[1]!] };
+  assert.deepEqual(dbAlerts(async).map((a) => a.key), ['db:db1:semi-sync-off']);
+  const split = { ...healthy, primary: undefined, writable: ['db1', 'db2'] };
+  assert.ok(dbAlerts(split).some((a) => a.key === 'db:split-brain' && a.severity === 'critical'));
+});

@@ -257,7 +257,11 @@ export function renderCibConfiguration(p: Platform, replicationPassword: string)
  *   primary acknowledged under semi-sync — would never be applied; here the IO thread stops first
  *   and the SQL thread is waited for (MASTER_GTID_WAIT on the received position);
  * - its stop and demote leave the server writable until it is gone; here `read_only` comes first,
- *   so a primary that loses quorum stops accepting writes in milliseconds.
+ *   so a primary that loses quorum stops accepting writes in milliseconds;
+ * - its monitor fails a replica that lost its primary (IO errors other than 2003), so the replica
+ *   that should be promoted is restarted instead (and then waits for every node before electing);
+ *   here, once the primary has left the cluster, the replica applies what it has and stops
+ *   replicating, and the agent's own election picks it.
  * Fixed text; the only data it reads is a GTID, checked against a strict pattern before use.
  */
 export function vardAgentScript(): string {
@@ -282,6 +286,27 @@ case "$1" in
   stop|demote)
     sql "SET GLOBAL read_only = ON" >/dev/null
     exec "$RA" "$1" ;;
+  monitor)
+    # The stock monitor fails a replica whose IO thread lost its primary with any error but 2003,
+    # and Pacemaker then restarts the very replica it should promote; restarted with no primary
+    # present, the agent waits for every node before it elects, i.e. forever. Once the primary
+    # has left the cluster (Corosync no longer counts it a member), the replica applies what it
+    # received and stops replicating: the agent then sees a read-only non-replica and elects.
+    st=$(mariadb -S "$sock" -u root -e 'SHOW SLAVE STATUS\\G' 2>/dev/null)
+    errno=$(printf '%s\\n' "$st" | sed -n 's/^ *Last_IO_Errno: *//p')
+    primary=$(printf '%s\\n' "$st" | sed -n 's/^ *Master_Host: *//p')
+    case "$errno" in
+      2002|2003|2005|2006|2013|2026|1158|1159|1160|1161)
+        if [ -n "$primary" ] && ! crm_node -l 2>/dev/null | awk -v n="$primary" '$2 == n && $3 == "member" { found = 1 } END { exit !found }'; then
+          io=$(printf '%s\\n' "$st" | sed -n 's/^ *Gtid_IO_Pos: *//p')
+          case "$io" in
+            *[!0-9,-]*) ;;
+            ?*) sql "SELECT MASTER_GTID_WAIT('$io', 30)" >/dev/null ;;
+          esac
+          sql "STOP SLAVE" >/dev/null
+        fi ;;
+    esac
+    exec "$RA" monitor ;;
   *)
     exec "$RA" "$@" ;;
 esac

@@ -261,7 +261,9 @@ export function renderCibConfiguration(p: Platform, replicationPassword: string)
  * - its monitor fails a replica that lost its primary (IO errors other than 2003), so the replica
  *   that should be promoted is restarted instead (and then waits for every node before electing);
  *   here, once the primary has left the cluster, the replica applies what it has and stops
- *   replicating, and the agent's own election picks it.
+ *   replicating, and the agent's own election picks it;
+ * - a server promoted because its peer died would make every first commit wait the full
+ *   semi-sync timeout for a replica that cannot answer; here it commits at once.
  * Fixed text; the only data it reads is a GTID, checked against a strict pattern before use.
  */
 export function vardAgentScript(): string {
@@ -282,7 +284,22 @@ case "$1" in
         ?*) sql "SELECT MASTER_GTID_WAIT('$io', 30)" >/dev/null ;;
       esac
     fi
-    exec "$RA" promote ;;
+    "$RA" promote
+    rc=$?
+    # The agent promotes with rpl_semi_sync_master_wait_no_slave=ON: with the other server dead,
+    # every first commit would wait the whole semi-sync timeout for a replica that cannot answer.
+    # When no other database node is a cluster member, commit at once (semi-sync reports OFF, and
+    # db status raises its alert, until a replica is back and caught up).
+    if [ "$rc" -eq 0 ]; then
+      me=$(crm_node -n 2>/dev/null)
+      peer_alive=no
+      for n in $OCF_RESKEY_node_list; do
+        [ "$n" = "$me" ] && continue
+        if crm_node -l 2>/dev/null | awk -v n="$n" '$2 == n && $3 == "member" { found = 1 } END { exit !found }'; then peer_alive=yes; fi
+      done
+      [ "$peer_alive" = no ] && sql "SET GLOBAL rpl_semi_sync_master_wait_no_slave = OFF" >/dev/null
+    fi
+    exit $rc ;;
   stop|demote)
     sql "SET GLOBAL read_only = ON" >/dev/null
     exec "$RA" "$1" ;;
@@ -304,6 +321,10 @@ case "$1" in
             ?*) sql "SELECT MASTER_GTID_WAIT('$io', 30)" >/dev/null ;;
           esac
           sql "STOP SLAVE" >/dev/null
+        elif [ "$(sql "SELECT @@read_only")" = 1 ]; then
+          # The primary is unreachable but still a member: a replica waiting for its primary is a
+          # healthy replica until the cluster decides the primary is gone (the branch above).
+          exit 0
         fi ;;
     esac
     exec "$RA" monitor ;;

@@ -16,8 +16,11 @@ export interface ServerOptions {
   /** On-call e-mail addresses besides staff users flagged on-call. */
   readonly oncallEmails?: readonly string[];
   readonly webhookUrl?: string;
-  /** Probe every site through this public address (the lab's VIP) every `probeIntervalMs`. */
-  readonly probe?: { readonly address: string; readonly port?: number; readonly intervalMs?: number; readonly threshold?: number };
+  /**
+   * Probe every site through this public address (the lab's VIP) every `intervalMs`. `path`
+   * defaults to `/user/login`: a page no cache answers, so a dead PHP shows at once.
+   */
+  readonly probe?: { readonly address: string; readonly port?: number; readonly path?: string; readonly intervalMs?: number; readonly threshold?: number };
   readonly logger?: boolean;
 }
 
@@ -76,7 +79,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
       running = true;
       try {
         for (const site of desk.ctx.sites()) {
-          const r = await httpSiteProbe({ address: probe.address, port: probe.port, domain: site.domain })();
+          const r = await httpSiteProbe({ address: probe.address, port: probe.port, path: probe.path ?? '/user/login', domain: site.domain })();
           await monitor.record(r);
         }
       } finally {

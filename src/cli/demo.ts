@@ -1,5 +1,9 @@
 import type { Command } from 'commander';
+import { startServer, type RunningServer } from '../api/index.ts';
+import { openDesk, staffActor } from '../desk/index.ts';
+import { isVardError } from '../errors/index.ts';
 import { checkLabName, labDown, labStatus, labUp, reapStaleLabs } from '../lab/index.ts';
+import { openDb, PlatformStore, type Db } from '../store/index.ts';
 import { openPlatform } from '../platform/context.ts';
 import { onLabUp } from '../platform/hooks.ts';
 import { progress } from './context.ts';
@@ -16,15 +20,21 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
     .description('bring the reference platform up in a lab with a demo site; Ctrl-C tears it down')
     .option('--topology <preset|file>', 'reference, single, or a topology YAML file', 'reference')
     .option('--domain <domain>', 'the demo site', 'demo.vard.test')
-    .action(async (o: { topology: string; domain: string }) => {
+    .option('--listen <host:port>', 'the API (and service desk) address', '127.0.0.1:8080')
+    .option('--smtp-listen <host:port>', 'the support mail listener', '127.0.0.1:2525')
+    .action(async (o: { topology: string; domain: string; listen: string; smtpListen: string }) => {
       const g = globals();
       checkLabName(g.lab);
       const shape = resolveShape(o.topology);
       const t0 = Date.now();
       let down: Promise<void> | undefined;
+      let server: RunningServer | undefined;
+      let db: Db | undefined;
       const teardown = (why: string): Promise<void> =>
         (down ??= (async () => {
-          progress(`\n${why}: tearing the lab down`);
+          progress(`\n${why}: stopping the API and tearing the lab down`);
+          await server?.close().catch(() => undefined);
+          db?.close();
           await labDown(g.lab, { progress }).catch((e: unknown) => progress(`teardown failed: ${(e as Error).message}`));
         })());
       const stopped = new Promise<void>((resolve) => {
@@ -43,6 +53,9 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
           ctx.close();
         }
         const s = await labStatus(lab);
+        const api = await startDesk(g.state, o, s.publicVip);
+        server = api.server;
+        db = api.db;
         const secs = ((Date.now() - t0) / 1000).toFixed(1);
         process.stdout.write(
           [
@@ -53,6 +66,14 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
             `  curl -i -H 'Host: ${o.domain}' http://${s.publicVip}/`,
             `  or add "${s.publicVip} ${o.domain}" to /etc/hosts and open http://${o.domain}/`,
             '',
+            ...(server
+              ? [
+                  `The service desk API: ${server.apiAddress} (OpenAPI at ${server.apiAddress}/openapi.json)`,
+                  `  curl -H 'Authorization: Bearer ${api.token}' ${server.apiAddress}/v1/sites`,
+                  ...(server.smtp ? [`Support mail is taken on ${server.smtp.address}:${server.smtp.port}; every site is probed through ${s.publicVip} every 10 s.`] : []),
+                  '',
+                ]
+              : [`The API did not start: ${api.why}`, '']),
             'In another terminal:',
             `  npx vard --lab ${g.lab} status            which load balancer is active, daemons per host`,
             `  npx vard --lab ${g.lab} site create shop.example.com`,
@@ -71,4 +92,36 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
       await stopped;
       clearInterval(keepAlive);
     });
+}
+
+/**
+ * The service side next to the demo platform: the API, the support mail listener and the probe
+ * loop that opens incidents, with a demo customer and an operator token to try the API with.
+ * A busy port leaves the platform running and says why.
+ */
+async function startDesk(
+  state: string,
+  o: { listen: string; smtpListen: string },
+  vip: string,
+): Promise<{ server?: RunningServer; db?: Db; token?: string; why?: string }> {
+  const db = openDb(state);
+  try {
+    const platform = new PlatformStore(db);
+    const desk = openDesk({ db, sites: () => platform.sites() });
+    const actor = staffActor('vard demo');
+    if (!desk.people.customer('demo')) desk.addCustomer(actor, { slug: 'demo', name: 'Demo customer', contractStart: new Date().toISOString().slice(0, 10) });
+    const email = 'operator@demo.vard.test';
+    try {
+      await desk.people.addUser(actor, { email, name: 'Demo operator', role: 'staff' });
+    } catch (e) {
+      if (!isVardError(e)) throw e; // already there from an earlier run
+    }
+    const { token } = desk.people.createToken(actor, email, 'demo');
+    const server = await startServer({ desk, listen: o.listen, smtpListen: o.smtpListen, probe: { address: vip, intervalMs: 10_000 } });
+    return { server, db, token };
+  } catch (e) {
+    db.close();
+    if (isVardError(e)) return { why: e.message };
+    throw e;
+  }
 }

@@ -46,7 +46,11 @@ export class PlatformService {
   setTopology(name: string, t: Topology): void {
     this.d.store.setTopology(name, t, this.d.now());
     // The cluster's own secret exists before anything renders the cluster configuration.
-    if (t.dbVip) this.d.store.ensureSecret(REPL_SECRET, this.d.now());
+    if (t.dbVip) {
+      this.d.store.ensureSecret(REPL_SECRET, this.d.now());
+      // Sites recorded before the platform had a database tier get theirs now.
+      for (const s of this.d.store.sites()) this.d.store.ensureSecret(siteDbSecretName(s.domain), this.d.now());
+    }
   }
 
   /** The site's database credentials, password included: only for `vard site credentials`. */

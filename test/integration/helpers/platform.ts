@@ -149,13 +149,15 @@ export async function until(what: string, probe: () => Promise<boolean>, timeout
 export interface OutageReport {
   requests: number;
   failures: number;
+  /** Whether the last request before stop() succeeded. */
+  lastOk: boolean;
   /** Each run of consecutive failures: from the first failed request's start to the next success. */
   outages: { fromMs: number; toMs: number }[];
 }
 
 /** A fast prober: one request at a time with a short timeout, a few ms apart, until stop(). */
 export function prober(address: string, host: string, o: { intervalMs?: number; timeoutMs?: number; maxMs?: number } = {}) {
-  const rep: OutageReport = { requests: 0, failures: 0, outages: [] };
+  const rep: OutageReport = { requests: 0, failures: 0, lastOk: false, outages: [] };
   let running = true;
   const t0 = Date.now();
   const done = (async () => {
@@ -164,6 +166,7 @@ export function prober(address: string, host: string, o: { intervalMs?: number; 
       const start = Date.now() - t0;
       const r = await httpGet(address, host, '/', { timeoutMs: o.timeoutMs ?? 300 });
       rep.requests++;
+      rep.lastOk = r.status === 200;
       if (r.status === 200) {
         if (failingSince !== undefined) rep.outages.push({ fromMs: failingSince, toMs: Date.now() - t0 });
         failingSince = undefined;

@@ -44,7 +44,8 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
   const wasRunning = await driver.running(host);
   if (previous === version && wasRunning) return 'unchanged';
 
-  if (!(await host.exists(dir))) {
+  const created = !(await host.exists(dir));
+  if (created) {
     const staging = `${dir}.staging`;
     await host.remove(staging, { recursive: true });
     for (const f of set.files) await host.writeFile(`${staging}/${f.path}`, f.content, f.mode === undefined ? {} : { mode: f.mode });
@@ -54,7 +55,8 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
   try {
     await driver.check(host, dir);
   } catch (e) {
-    await host.remove(dir, { recursive: true });
+    // Only what this call staged goes; an existing version may be the one `current` points at.
+    if (created) await host.remove(dir, { recursive: true });
     throw e;
   }
 

@@ -19,7 +19,7 @@ export function openPlatform(g: GlobalOptions, progress?: (m: string) => void, l
   const store = new PlatformStore(db);
   // Final dumps of deleted sites' databases live beside the state file, per platform.
   const dumpDir = g.state === ':memory:' ? undefined : join(dirname(g.state), 'dumps', g.lab);
-  const service = new PlatformService({ store, hostOf: (n) => theLab().host(n), now: () => new Date(), ...(progress ? { progress } : {}), ...(dumpDir ? { dumpDir } : {}) });
+  const service = new PlatformService({ store, hostOf: (n) => theLab().host(n), now: () => new Date(), ...(progress ? { progress } : {}), ...(dumpDir ? { dumpDir, lockPath: `${g.state}.lock` } : {}) });
   return {
     service,
     get lab() {

@@ -4,7 +4,7 @@ import { dumpAndDropSiteDatabase } from '../db/index.ts';
 import { isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
 import { newSite, type Platform, type Site, type SiteDatabase, type SiteRequest, type Topology } from '../model/index.ts';
-import { REPL_SECRET, siteDbSecretName, type PlatformStore } from '../store/index.ts';
+import { REPL_SECRET, siteDbSecretName, withFileLock, type PlatformStore } from '../store/index.ts';
 import { reconcilePlatform, type ReconcileReport } from './reconcile.ts';
 
 export interface PlatformDeps {
@@ -14,6 +14,8 @@ export interface PlatformDeps {
   readonly progress?: (msg: string) => void;
   /** Where final database dumps of deleted sites are kept (operator side). */
   readonly dumpDir?: string;
+  /** A lock file that serialises converging this platform across vard processes. */
+  readonly lockPath?: string;
 }
 
 export interface DeleteResult {
@@ -61,8 +63,11 @@ export class PlatformService {
     return db;
   }
 
+  /** Converges the hosts; one process at a time per platform, each reading the desired state afresh. */
   reconcile(dryRun = false): Promise<ReconcileReport> {
-    return reconcilePlatform(this.platform(), { hostOf: this.d.hostOf, dryRun, ...(this.d.progress ? { progress: this.d.progress } : {}) });
+    const run = () => reconcilePlatform(this.platform(), { hostOf: this.d.hostOf, dryRun, ...(this.d.progress ? { progress: this.d.progress } : {}) });
+    if (!this.d.lockPath || dryRun) return run();
+    return withFileLock(this.d.lockPath, run, { onWait: (pid) => this.d.progress?.(`waiting for another vard (pid ${pid}) to finish converging`) });
   }
 
   /**

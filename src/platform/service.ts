@@ -85,8 +85,7 @@ export class PlatformService {
       if (!sameCustomer || !sameMajor) throw vardError('VARD_ERR_SITE_EXISTS', [existing.domain, existing.customer]);
       return { site: existing, created: false, report: await this.reconcile() };
     }
-    const site = newSite(req, p.sites, this.d.now());
-    this.d.store.addSite(site);
+    const site = this.d.store.addNewSite((current) => newSite(req, current, this.d.now()));
     if (p.topology.dbVip) this.d.store.ensureSecret(siteDbSecretName(site.domain), this.d.now());
     try {
       return { site, created: true, report: await this.reconcile() };

@@ -146,6 +146,20 @@ export class PlatformStore {
     }
   }
 
+  /**
+   * Reads the sites and inserts the one `build` makes from them in one immediate transaction, so
+   * two processes creating sites at once never both take the same port.
+   */
+  addNewSite(build: (existing: Site[]) => Site): Site {
+    return this.db
+      .transaction(() => {
+        const site = build(this.sites());
+        this.addSite(site);
+        return site;
+      })
+      .immediate();
+  }
+
   removeSite(domain: string): void {
     this.db.prepare('DELETE FROM sites WHERE domain = ?').run(domain);
   }

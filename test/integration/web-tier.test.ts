@@ -191,3 +191,13 @@ test('a web server dies under a steady stream of requests: none fails; revived, 
   assert.ok((rep.servedBy.web2 ?? 0) > (during.servedBy.web2 ?? 0), 'web2 served after revive');
   process.stderr.write(`  web2 back in rotation ${back} ms after its daemons were up; ${rep.ok} requests, 0 failed\n`);
 });
+
+test('two operators creating sites at the same moment: one converges after the other, both sites serve', async () => {
+  const [a, b] = await Promise.all([P.cli(['--json', 'site', 'create', 'one.example.com']), P.cli(['--json', 'site', 'create', 'two.example.com'])]);
+  assert.equal(a.code, 0, a.stderr);
+  assert.equal(b.code, 0, b.stderr);
+  assert.match(a.stderr + b.stderr, /waiting for another vard \(pid \d+\) to finish converging/);
+  for (const d of ['one.example.com', 'two.example.com']) assert.equal((await httpGet(P.vip, d, '/', { headers: { Cookie: 'SESSx=1' } })).status, 200, d);
+  const plan = JSON.parse((await P.cli(['--json', 'apply', '--dry-run'])).stdout) as { steps: string[] };
+  assert.deepEqual(plan.steps, [], 'converged: nothing left to apply');
+});

@@ -4,11 +4,12 @@
  * Internet" through one uplink onto the public bridge.
  */
 import { spawn } from 'node:child_process';
-import { accessSync, closeSync, constants, existsSync, mkdirSync, openSync, readFileSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
 import { netnsHost, type Host } from '../host/index.ts';
 import { addressTopology, shapeProblems, type HostSpec, type Role, type Topology, type TopologyShape } from '../model/index.ts';
+import { withFileLock } from '../store/lock.ts';
 import { ensureLabBin, freshRun, isHostinitOf, prepareHostDirs, startInit, startKeeper } from './boot.ts';
 import { checkLabName, labDir, labPrefix, labsRoot, nsName, SWITCH, subnetBase, switchNs } from './names.ts';
 import { hasPublicLeg, hostBatch, ip, linksBatch, rootBatch, routedIndexes, runIp, switchBatch } from './net.ts';
@@ -179,51 +180,8 @@ function preflight(shape: TopologyShape): void {
  * PID and start time.
  */
 async function withAllocLock<T>(fn: () => Promise<T>): Promise<T> {
-  const path = join(labsRoot(), '.alloc.lock');
-  const deadline = Date.now() + 15_000;
-  for (;;) {
-    try {
-      const fd = openSync(path, 'wx');
-      writeSync(fd, `${process.pid} ${startTimeOf(process.pid) ?? ''}\n`);
-      closeSync(fd);
-      break;
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
-      let holder: string[] = [];
-      try {
-        holder = readFileSync(path, 'utf8').trim().split(' ');
-      } catch {
-        continue;
-      }
-      const pid = Number(holder[0]);
-      const ageMs = (() => {
-        try {
-          return Date.now() - statSync(path).mtimeMs;
-        } catch {
-          return 0;
-        }
-      })();
-      if ((pid > 0 && !isAlive(pid, holder[1] || undefined)) || ageMs > 60_000) {
-        try {
-          unlinkSync(path);
-        } catch {
-          // someone else removed it
-        }
-        continue;
-      }
-      if (Date.now() > deadline) throw vardError('VARD_ERR_INTERNAL', [`subnet allocation lock ${path} held by pid ${pid}`]);
-      await sleep(20);
-    }
-  }
-  try {
-    return await fn();
-  } finally {
-    try {
-      unlinkSync(path);
-    } catch {
-      // already gone
-    }
-  }
+  // Allocation takes milliseconds: a lock older than a minute is a leftover.
+  return withFileLock(join(labsRoot(), '.alloc.lock'), fn, { timeoutMs: 15_000, pollMs: 20, staleAfterMs: 60_000 });
 }
 
 /** First /24 index not claimed by another lab's lab.json and with no root route into it. */

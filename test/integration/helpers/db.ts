@@ -1,5 +1,6 @@
 import { spawn } from 'node:child_process';
 import type { LabHandle } from '../../../src/lab/index.ts';
+import { onLines } from './platform.ts';
 import type { SiteDatabase } from '../../../src/model/index.ts';
 
 /**
@@ -52,20 +53,13 @@ export function startWriter(lab: LabHandle, web: string, db: SiteDatabase, table
   const acked: number[] = [];
   const ackTimes: [number, number][] = [];
   const errors: string[] = [];
-  let buf = '';
   let stderr = '';
-  child.stdout.on('data', (b: Buffer) => {
-    buf += b.toString('utf8');
-    let i;
-    while ((i = buf.indexOf('\n')) >= 0) {
-      const line = buf.slice(0, i);
-      buf = buf.slice(i + 1);
-      const [kind, id, t] = line.split(' ');
-      if (kind === 'ok') {
-        acked.push(Number(id));
-        ackTimes.push([Number(t), Number(id)]);
-      } else if (kind === 'err' && errors.length < 200) errors.push(line);
-    }
+  onLines(child.stdout, (line) => {
+    const [kind, id, t] = line.split(' ');
+    if (kind === 'ok') {
+      acked.push(Number(id));
+      ackTimes.push([Number(t), Number(id)]);
+    } else if (kind === 'err' && errors.length < 200) errors.push(line);
   });
   child.stderr.on('data', (b: Buffer) => (stderr += b.toString('utf8')));
   const exited = new Promise<void>((r) => child.on('close', () => r()));

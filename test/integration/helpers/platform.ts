@@ -202,19 +202,12 @@ export function watchAddress(namespaces: Record<string, string>, address: string
     const initial = spawnSyncText(['ip', '-n', ns, '-o', '-4', 'addr', 'show']);
     holds[host] = initial.includes(` ${address}/`);
     const child = spawn('ip', ['-n', ns, 'monitor', 'address'], { stdio: ['ignore', 'pipe', 'ignore'] });
-    let buf = '';
-    child.stdout.on('data', (b: Buffer) => {
-      buf += b.toString('utf8');
-      let i;
-      while ((i = buf.indexOf('\n')) >= 0) {
-        const line = buf.slice(0, i);
-        buf = buf.slice(i + 1);
-        if (!line.includes(` ${address}/`)) continue;
-        holds[host] = !line.startsWith('Deleted');
-        events.push(`+${Date.now() - t0}ms ${host} ${holds[host] ? 'took' : 'dropped'} ${address}`);
-        const holders = Object.keys(holds).filter((h) => holds[h]);
-        if (holders.length > 1) overlaps.push({ atMs: Date.now() - t0, holders });
-      }
+    onLines(child.stdout, (line) => {
+      if (!line.includes(` ${address}/`)) return;
+      holds[host] = !line.startsWith('Deleted');
+      events.push(`+${Date.now() - t0}ms ${host} ${holds[host] ? 'took' : 'dropped'} ${address}`);
+      const holders = Object.keys(holds).filter((h) => holds[h]);
+      if (holders.length > 1) overlaps.push({ atMs: Date.now() - t0, holders });
     });
     return child;
   });
@@ -231,4 +224,17 @@ export function watchAddress(namespaces: Record<string, string>, address: string
 
 function spawnSyncText(argv: string[]): string {
   return execFileSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+}
+
+/** Calls `fn` with each complete line a stream yields. */
+export function onLines(stream: NodeJS.ReadableStream, fn: (line: string) => void): void {
+  let buf = '';
+  stream.on('data', (b: Buffer) => {
+    buf += b.toString('utf8');
+    let i;
+    while ((i = buf.indexOf('\n')) >= 0) {
+      fn(buf.slice(0, i));
+      buf = buf.slice(i + 1);
+    }
+  });
 }

@@ -1,9 +1,9 @@
 // Database tier benchmark (issue 3): replication lag under a steady write load, unplanned-failover
 // outage and lost acknowledged writes (must be 0). Builds its own lab (`bdb`), always tears it down.
 // Run: npm run bench:db   (numbers are relative: 2 shared vCPUs, see the field notes §4)
-import { currentPrimary, query } from '../src/db/index.ts';
+import { currentPrimary, query } from '../src/roles/db/index.ts';
 import { labDown, labKill, labUp } from '../src/lab/index.ts';
-import { PRESETS } from '../src/model/index.ts';
+import { PRESETS } from '../src/roles/registry.ts';
 import { openPlatform } from '../src/platform/context.ts';
 import { onLabUp } from '../src/platform/hooks.ts';
 import { startWriter } from '../test/integration/helpers/db.ts';

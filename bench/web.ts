@@ -4,7 +4,7 @@
 import { execFile } from 'node:child_process';
 import { promisify } from 'node:util';
 import { labKill, labRevive } from '../src/lab/index.ts';
-import { PRESETS } from '../src/model/index.ts';
+import { PRESETS } from '../src/roles/registry.ts';
 import { onHostRevived } from '../src/platform/hooks.ts';
 import { prober, startPlatform, until, watchAddress } from '../test/integration/helpers/platform.ts';
 

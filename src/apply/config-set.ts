@@ -22,13 +22,42 @@ export interface SetStatus {
   readonly running: boolean;
 }
 
+/**
+ * Whether a version directory holds exactly the set: every file's bytes, and no file more in any
+ * of its directories (an extra `sites/x.conf` would be read by Apache's IncludeOptional).
+ */
+async function intact(host: Host, dir: string, set: ConfigSet): Promise<boolean> {
+  const expected = new Map<string, Set<string>>();
+  for (const f of set.files) {
+    const cut = f.path.lastIndexOf('/');
+    const d = cut < 0 ? '' : f.path.slice(0, cut);
+    for (let p = d; ; p = p.slice(0, Math.max(0, p.lastIndexOf('/')))) {
+      const parent = p.includes('/') ? p.slice(0, p.lastIndexOf('/')) : '';
+      if (p) (expected.get(parent) ?? expected.set(parent, new Set()).get(parent)!).add(p.slice(parent ? parent.length + 1 : 0));
+      if (!p) break;
+    }
+    (expected.get(d) ?? expected.set(d, new Set()).get(d)!).add(f.path.slice(cut + 1));
+  }
+  for (const [d, names] of expected) {
+    const have = await host.list(d ? `${dir}/${d}` : dir);
+    if (have.length !== names.size || have.some((n) => !names.has(n))) return false;
+  }
+  for (const f of set.files) {
+    const b = await host.readFile(`${dir}/${f.path}`);
+    if (!b || b.toString('utf8') !== f.content) return false;
+  }
+  return true;
+}
+
+/** Marks a current version whose files were changed by hand: it differs from every rendered version. */
+const MODIFIED = '+modified';
+
 export async function setStatus(host: Host, set: ConfigSet, driver: DaemonDriver): Promise<SetStatus> {
-  return {
-    daemon: set.daemon,
-    desired: versionOf(set),
-    current: await host.readlink(`${configRoot(set.daemon)}/current`),
-    running: await driver.running(host),
-  };
+  const root = configRoot(set.daemon);
+  const desired = versionOf(set);
+  const link = await host.readlink(`${root}/current`);
+  const current = link === desired && !(await intact(host, `${root}/${link}`, set)) ? `${link}${MODIFIED}` : link;
+  return { daemon: set.daemon, desired, current, running: await driver.running(host) };
 }
 
 /**
@@ -42,21 +71,28 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
   const dir = `${root}/${version}`;
   const previous = await host.readlink(`${root}/current`);
   const wasRunning = await driver.running(host);
-  if (previous === version && wasRunning) return 'unchanged';
+  const whole = (await host.exists(dir)) && (await intact(host, dir, set));
+  if (previous === version && wasRunning && whole) return 'unchanged';
 
-  const created = !(await host.exists(dir));
+  // A version directory changed by hand is staged afresh: same name, the rendered bytes again.
+  const created = !whole;
   if (created) {
     const staging = `${dir}.staging`;
     await host.remove(staging, { recursive: true });
     for (const f of set.files) await host.writeFile(`${staging}/${f.path}`, f.content, f.mode === undefined ? {} : { mode: f.mode });
+    if (await host.exists(dir)) {
+      await host.remove(`${dir}.modified`, { recursive: true });
+      await host.rename(dir, `${dir}.modified`);
+    }
     await host.rename(staging, dir);
+    await host.remove(`${dir}.modified`, { recursive: true });
   }
   await driver.prepare(host);
   try {
     await driver.check(host, dir);
   } catch (e) {
     // Only what this call staged goes; an existing version may be the one `current` points at.
-    if (created) await host.remove(dir, { recursive: true });
+    if (created && previous !== version) await host.remove(dir, { recursive: true });
     throw e;
   }
 

@@ -9,6 +9,9 @@ export interface GlobalOptions {
   readonly json: boolean;
 }
 
+/** Resolves the global options at the moment a command runs (after commander parsed them). */
+export type Globals = () => GlobalOptions;
+
 export const VARD_HOME = process.env.VARD_HOME ?? '/var/lib/vard';
 
 export function defaultStatePath(lab: string): string {

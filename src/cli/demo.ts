@@ -6,9 +6,8 @@ import { checkLabName, labDown, labStatus, labUp, reapStaleLabs } from '../lab/i
 import { openDb, PlatformStore, type Db } from '../store/index.ts';
 import { openPlatform } from '../platform/context.ts';
 import { onLabUp } from '../platform/hooks.ts';
-import { progress } from './context.ts';
+import { progress, type Globals } from './context.ts';
 import { resolveShape } from './lab.ts';
-import type { Globals } from './main.ts';
 
 /**
  * `vard demo` (what `npm start` runs): the reference platform in a lab on this machine with one

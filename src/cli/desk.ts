@@ -6,8 +6,7 @@ import { openDesk, staffActor, type Actor, type Desk, type Incident, type Servic
 import { vardError } from '../errors/index.ts';
 import { smtpMailer, type Mailer } from '../mail/index.ts';
 import { openDb, PlatformStore } from '../store/index.ts';
-import { emit, progress, type GlobalOptions } from './context.ts';
-import type { Globals } from './main.ts';
+import { emit, progress, type GlobalOptions, type Globals } from './context.ts';
 
 /** The CLI acts as operator staff: whoever can run it can already read and write the state file. */
 function cliActor(): Actor {

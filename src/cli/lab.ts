@@ -15,10 +15,10 @@ import {
   checkLabName,
   type LabStatus,
 } from '../lab/index.ts';
-import { parseTopologyShape, PRESETS, type TopologyShape } from '../model/index.ts';
+import { parseTopologyShape, type TopologyShape } from '../model/index.ts';
+import { PRESETS, ROLE_CATALOG } from '../roles/registry.ts';
 import { onHostRevived, onLabDown, onLabUp } from '../platform/hooks.ts';
-import { defaultStatePath, emit, progress, type GlobalOptions } from './context.ts';
-import type { Globals } from './main.ts';
+import { defaultStatePath, emit, progress, type GlobalOptions, type Globals } from './context.ts';
 
 /** A preset name, or a topology file parsed and validated as a whole. */
 export function resolveShape(arg: string): TopologyShape {
@@ -30,7 +30,7 @@ export function resolveShape(arg: string): TopologyShape {
   } catch (e) {
     throw vardError('VARD_ERR_TOPOLOGY_UNREADABLE', [arg, (e as Error).message], { cause: e });
   }
-  return parseTopologyShape(text, arg);
+  return parseTopologyShape(text, arg, ROLE_CATALOG);
 }
 
 /**

@@ -1,13 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { isVardError } from '../errors/index.ts';
-import { resolveGlobals, type GlobalOptions } from './context.ts';
-import { registerDbCommands } from './db.ts';
+import { openPlatform } from '../platform/context.ts';
+import type { RoleCliDeps } from '../roles/contract.ts';
+import { ROLES } from '../roles/registry.ts';
+import { emit, progress, resolveGlobals, type Globals } from './context.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerDeskCommands } from './desk.ts';
 import { registerLabCommands } from './lab.ts';
 import { registerPlatformCommands } from './platform.ts';
-
-export type Globals = () => GlobalOptions;
 
 export function buildProgram(): Command {
   const program = new Command('vard')
@@ -20,7 +20,20 @@ export function buildProgram(): Command {
   const globals: Globals = () => resolveGlobals(program.opts<{ lab?: string; state?: string; json?: boolean }>());
   registerLabCommands(program, globals);
   registerPlatformCommands(program, globals);
-  registerDbCommands(program, globals);
+  const deps: RoleCliDeps = {
+    globals,
+    async withPlatform(withProgress, fn) {
+      const ctx = openPlatform(globals(), withProgress ? progress : undefined);
+      try {
+        return await fn({ platform: ctx.service.platform(), hostOf: (n) => ctx.lab.host(n), say: progress });
+      } finally {
+        ctx.close();
+      }
+    },
+    emit: (data, text) => emit(globals(), data, text),
+    progress,
+  };
+  for (const r of ROLES) r.cli?.(program, deps);
   registerDeskCommands(program, globals);
   registerDemoCommand(program, globals);
   return program;

@@ -1,10 +1,10 @@
 import type { Command } from 'commander';
-import { describeStep } from '../platform/plan.ts';
+import { changingSteps, describeStep } from '../platform/plan.ts';
+import { lbContribution } from '../platform/reconcile.ts';
 import { openPlatform, type PlatformContext } from '../platform/context.ts';
 import { formatStatus, platformStatus } from '../platform/status.ts';
 import type { Site } from '../model/index.ts';
-import { emit, progress, type GlobalOptions } from './context.ts';
-import type { Globals } from './main.ts';
+import { emit, progress, type GlobalOptions, type Globals } from './context.ts';
 
 /** Opens the platform for one command and always closes the state store again. */
 async function withPlatform<T>(g: GlobalOptions, withProgress: boolean, fn: (ctx: PlatformContext) => Promise<T> | T): Promise<T> {
@@ -63,7 +63,7 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
       await withPlatform(g, false, async (ctx) => {
         const s = ctx.service.site(domain);
         const p = ctx.service.platform();
-        const webs = p.topology.hosts.filter((h) => h.roles.includes('web')).map((h) => `${h.name} ${h.privateAddress}:${s.port}`);
+        const webs = (lbContribution(p).http ?? []).filter((x) => x.domain === s.domain).flatMap((x) => x.servers.map((w) => `${w.host} ${w.address}:${w.port}`));
         emit(g, { ...s, publicAddress: p.topology.publicVip, backends: webs }, () =>
           [siteLine(s), `public address ${p.topology.publicVip} (Host: ${s.domain})`, `backends: ${webs.join(', ')}`, `created ${s.createdAt}`].join('\n'),
         );
@@ -93,8 +93,8 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
       const g = globals();
       await withPlatform(g, true, async (ctx) => {
         const r = await ctx.service.deleteSite(domain);
-        emit(g, { deleted: r.site.domain, steps: r.report.applied, ...(r.dump ? { finalDump: r.dump } : {}) }, () =>
-          [`deleted ${r.site.domain}`, ...(r.dump ? [`its database was dumped before it was dropped: ${r.dump.path} (${r.dump.bytes} bytes)`] : [])].join('\n'),
+        emit(g, { deleted: r.site.domain, steps: r.report.applied, kept: r.kept }, () =>
+          [`deleted ${r.site.domain}`, ...r.kept.map((k) => `kept before deleting: ${k.kind} at ${k.path} (${k.bytes} bytes)`)].join('\n'),
         );
       });
     });
@@ -107,7 +107,7 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
       const g = globals();
       await withPlatform(g, true, async (ctx) => {
         const r = await ctx.service.reconcile(Boolean(o.dryRun));
-        const steps = r.plan.steps.filter((s) => s.kind !== 'prepare').map(describeStep);
+        const steps = changingSteps(r.plan).map(describeStep);
         emit(g, { dryRun: Boolean(o.dryRun), steps, skippedHosts: r.skippedHosts }, () =>
           steps.length ? `${o.dryRun ? 'plan' : 'applied'}:\n${steps.map((s) => `  ${s}`).join('\n')}` : 'everything is in sync',
         );

@@ -1,2 +1,2 @@
-export { DRIVERS, type DaemonDriver } from './drivers.ts';
+export { rejectOn, supervised, type DaemonDriver } from './drivers.ts';
 export { httpStatus, livePid, logTail, spawnDaemon, waitFor, logfileOf } from './process.ts';

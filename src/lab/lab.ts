@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
 import { netnsHost, type Host } from '../host/index.ts';
 import { addressTopology, shapeProblems, type HostSpec, type Role, type Topology, type TopologyShape } from '../model/index.ts';
+import { ROLE_CATALOG } from '../roles/registry.ts';
 import { withFileLock } from '../store/lock.ts';
 import { ensureLabBin, freshRun, isHostinitOf, prepareHostDirs, startInit, startKeeper } from './boot.ts';
 import { checkLabName, labDir, labPrefix, labsRoot, nsName, SWITCH, subnetBase, switchNs } from './names.ts';
@@ -166,7 +167,7 @@ function preflight(shape: TopologyShape): void {
   // Paths go into overlay mount options, where ',' and ':' are separators.
   if (!/^\/[A-Za-z0-9._/-]+$/.test(root)) problems.push(`  ${root} contains characters unsafe in mount options`);
   if (problems.length) throw vardError('VARD_ERR_LAB_PREFLIGHT', [problems.join('\n')]);
-  const sp: Problem[] = [...shapeProblems(shape)];
+  const sp: Problem[] = [...shapeProblems(shape, ROLE_CATALOG)];
   shape.hosts.forEach((h, i) => {
     if (h.name === SWITCH) sp.push({ path: `hosts.${i}.name`, message: `"${SWITCH}" names the lab's switch namespace` });
     if (!/^[a-z][a-z0-9]{0,9}$/.test(h.name)) sp.push({ path: `hosts.${i}.name`, message: 'must be 1-10 lowercase letters or digits, starting with a letter' });
@@ -233,7 +234,7 @@ export async function labUp(o: { name: string; shape: TopologyShape; progress?: 
     const rec = await withAllocLock(async () => {
       const subnetIndex = await allocateIndex(name);
       const base = subnetBase(subnetIndex);
-      const topology = addressTopology(shape, base);
+      const topology = addressTopology(shape, base, ROLE_CATALOG);
       const r: LabRecord = {
         name,
         prefix: labPrefix(name),

@@ -15,8 +15,9 @@ import { nsName, switchNs, uplinkName } from './names.ts';
  */
 export const ROUTE_PROTO = 86;
 
+/** A host on the public segment: one with a public address (a role of it asked for the leg). */
 export function hasPublicLeg(h: HostSpec): boolean {
-  return h.roles.includes('lb');
+  return h.publicAddress !== undefined;
 }
 
 /** Root namespace: every namespace, every veth (both ends created in place), the uplink address. */

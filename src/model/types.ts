@@ -3,13 +3,8 @@
  * Plain data, no behaviour; validated by `validate.ts` before anything renders from it.
  */
 
-/**
- * Roles a host can carry. Later tiers (dns, mail, search, files, backup) join this list.
- * `quorum` is the database cluster's third vote: it runs Corosync and Pacemaker but never MariaDB,
- * so a partitioned primary loses quorum and stops (docs/designs/0001-database-tier.md).
- */
-export const ROLES = ['lb', 'web', 'db', 'quorum'] as const;
-export type Role = (typeof ROLES)[number];
+/** A role's id (`web`); which ids exist is the role registry's to say (src/roles/registry.ts). */
+export type Role = string;
 
 export interface HostSpec {
   /** Short host name, unique in the topology (`lb1`, `web2`). */
@@ -30,8 +25,11 @@ export interface Topology {
   /** Prefix length of the public and private segments. */
   readonly publicPrefix: number;
   readonly privatePrefix: number;
-  /** The database's stable address on the private segment, held by the current primary; absent without a db tier. */
-  readonly dbVip?: string;
+  /**
+   * Stable private addresses of roles that ask for one (the database's, held by its primary), by
+   * role id; absent when no role does.
+   */
+  readonly vips?: Readonly<Record<string, string>>;
 }
 
 export const DRUPAL_MAJORS = [7, 10] as const;
@@ -64,6 +62,9 @@ export interface SiteDatabase {
   readonly port: number;
 }
 
+/** The table every site database has, where the site's `db-check.php` proves a write reaches the primary. */
+export const DB_CHECK_TABLE = 'vard_db_check';
+
 /** Secrets of the database cluster itself, generated once per platform. */
 export interface DbClusterSecrets {
   /** Password of `vard_repl`: replication between the pair and the resource agent's local admin. */
@@ -83,3 +84,18 @@ export interface Platform {
 export function hostsWithRole(t: Topology, role: Role): HostSpec[] {
   return t.hosts.filter((h) => h.roles.includes(role));
 }
+
+/** What a role says about addressing and the shape of a topology; pure data and rules. */
+export interface RoleTopology {
+  /** Offset of its hosts' addresses in the private half of a lab /24 (.128-.254), in host order. */
+  readonly privateBlock: number;
+  /** Its hosts also sit on the public segment (the load balancers). */
+  readonly publicLeg?: boolean;
+  /** Offset of a virtual address on the private segment that the role's active host holds. */
+  readonly vipOffset?: number;
+  /** Whole-topology rules (how many hosts, which companions); every problem with its path. */
+  rules?(shape: { readonly hosts: readonly { readonly name: string; readonly roles: readonly string[] }[] }): { path: string; message: string }[];
+}
+
+/** The roles a topology may use, as the registry lists them. */
+export type RoleCatalog = readonly { readonly id: string; readonly topology: RoleTopology }[];

@@ -1,10 +1,9 @@
 import type { GlobalOptions } from '../cli/context.ts';
 import { vardError } from '../errors/index.ts';
 import type { LabHandle } from '../lab/index.ts';
-import type { Platform } from '../model/index.ts';
-import { ensureReplicaRejoined } from '../db/index.ts';
+import type { RoleContext } from '../roles/contract.ts';
+import { ROLES } from '../roles/registry.ts';
 import { openPlatform } from './context.ts';
-import { vipHolders } from './support.ts';
 
 /** Called by `vard lab up` once the hosts exist: record the topology, bring the daemons up, apply the sites. */
 export async function onLabUp(g: GlobalOptions, lab: LabHandle, progress: (m: string) => void): Promise<void> {
@@ -13,39 +12,39 @@ export async function onLabUp(g: GlobalOptions, lab: LabHandle, progress: (m: st
     ctx.service.setTopology(lab.name, lab.topology);
     progress('configuring and starting the daemons');
     await ctx.service.reconcile();
-    await waitForVip(ctx.service.platform(), lab, progress);
+    await waitForPublicAddress({ platform: ctx.service.platform(), hostOf: (n) => lab.host(n), say: progress });
   } finally {
     ctx.close();
   }
 }
 
-async function waitForVip(p: Platform, lab: LabHandle, progress: (m: string) => void): Promise<void> {
-  progress(`waiting for a load balancer to take the public address ${p.topology.publicVip}`);
-  const deadline = Date.now() + 30_000;
-  while (Date.now() < deadline) {
-    const holders = await vipHolders(p, (n) => lab.host(n));
-    if (holders.length === 1) {
-      progress(`${holders[0]} holds ${p.topology.publicVip}`);
-      return;
+/** Waits until exactly one host of the balancing role holds the public address. */
+async function waitForPublicAddress(ctx: RoleContext): Promise<void> {
+  const vip = ctx.platform.topology.publicVip;
+  for (const r of ROLES) {
+    if (!r.balancer) continue;
+    ctx.say(`waiting for a load balancer to take the public address ${vip}`);
+    const deadline = Date.now() + 30_000;
+    for (;;) {
+      const holders = await r.balancer.holders(ctx);
+      if (holders.length === 1) {
+        ctx.say(`${holders[0]} holds ${vip}`);
+        break;
+      }
+      if (Date.now() > deadline) throw vardError('VARD_ERR_NOT_READY', [r.id, 'the load balancers', 30_000, 'no load balancer took the public address']);
+      await new Promise((res) => setTimeout(res, 200));
     }
-    await new Promise((r) => setTimeout(r, 200));
   }
-  throw vardError('VARD_ERR_NOT_READY', ['keepalived', 'the load balancers', 30_000, 'no load balancer took the public address']);
 }
 
-/** Called after `vard lab revive HOST`: the machine booted again, so converge it (starts its daemons). */
+/** Called after `vard lab revive HOST`: the machine booted again, so converge it (starts its daemons), then each role's repair. */
 export async function onHostRevived(g: GlobalOptions, lab: LabHandle, host: string, progress: (m: string) => void): Promise<void> {
   const ctx = openPlatform(g, progress, lab);
   try {
     progress(`starting the daemons of ${host}`);
     await ctx.service.reconcile();
-    const p = ctx.service.platform();
-    // A database host that was the primary may carry a transaction nobody acknowledged; if it
-    // cannot resume replication on its own it is rebuilt from the primary (vard db rejoin).
-    if (p.topology.hosts.find((h) => h.name === host)?.roles.includes('db')) {
-      const how = await ensureReplicaRejoined(p, (n) => lab.host(n), host, progress);
-      progress(`${host} is a replica again (${how})`);
-    }
+    const rc: RoleContext = { platform: ctx.service.platform(), hostOf: (n) => lab.host(n), say: progress };
+    for (const r of ROLES) await r.onHostRevived?.(rc, host);
   } finally {
     ctx.close();
   }

@@ -1,82 +1,133 @@
-import type { SetStatus } from '../apply/config-set.ts';
-import type { ConfigSet, DaemonName } from '../render/index.ts';
+import type { Rollout } from '../roles/contract.ts';
+
+/** What the planner needs to know of a role: pure data, no behaviour. */
+export interface PlanRole {
+  readonly id: string;
+  readonly rollout: Rollout;
+  /** It routes to the others: it stops routing first when sites go, and starts last otherwise. */
+  readonly balancer: boolean;
+  /** It can move its service off a host before that host changes (`handover`). */
+  readonly handover: boolean;
+  /** It has work after its config sets (`converge`). */
+  readonly converge: boolean;
+}
+
+/** A config set a host must hold: which role rendered it, for which daemon, at which version. */
+export interface DesiredSet {
+  readonly role: string;
+  readonly daemon: string;
+  readonly version: string;
+}
+
+/** What a host holds for one desired set. */
+export interface ObservedSet {
+  readonly daemon: string;
+  /** The version `current` points at, when its files are intact; undefined otherwise. */
+  readonly current: string | undefined;
+  readonly running: boolean;
+}
 
 export interface HostObservation {
   readonly host: string;
   readonly roles: readonly string[];
-  readonly sets: readonly SetStatus[];
-  /** Site directories present on a web server (slugs). */
-  readonly siteDirs: readonly string[];
+  readonly sets: readonly ObservedSet[];
+  /** Per-site leftovers per role (site trees), as slugs. */
+  readonly residue: readonly { readonly role: string; readonly slugs: readonly string[] }[];
 }
 
 export type Step =
   | { readonly kind: 'prepare'; readonly host: string }
-  | { readonly kind: 'drain'; readonly host: string }
-  | { readonly kind: 'apply'; readonly host: string; readonly daemon: DaemonName; readonly action: 'start' | 'reload'; readonly from?: string; readonly to: string }
-  | { readonly kind: 'undrain'; readonly host: string }
-  | { readonly kind: 'remove-site'; readonly host: string; readonly slug: string };
+  | { readonly kind: 'drain'; readonly host: string; readonly role: string }
+  | { readonly kind: 'handover'; readonly host: string; readonly role: string }
+  | { readonly kind: 'apply'; readonly host: string; readonly role: string; readonly daemon: string; readonly action: 'start' | 'reload'; readonly from?: string; readonly to: string }
+  | { readonly kind: 'undrain'; readonly host: string; readonly role: string }
+  | { readonly kind: 'converge'; readonly role: string }
+  | { readonly kind: 'remove-site'; readonly host: string; readonly role: string; readonly slug: string };
 
 export interface Plan {
   readonly steps: readonly Step[];
-  /** True when nothing would change: every set at its desired version and running. */
+  /** True when nothing would change: every set at its desired version and running, no leftovers. */
   readonly noop: boolean;
 }
 
+export interface PlanInput {
+  /** In bring-up order (the registry's). */
+  readonly roles: readonly PlanRole[];
+  /** Every host that is up, with the sets it must hold. */
+  readonly desired: ReadonlyMap<string, readonly DesiredSet[]>;
+  readonly desiredSlugs: readonly string[];
+  readonly observed: readonly HostObservation[];
+  /** Per role with an `active-last` rollout: the host that serves now. */
+  readonly active: Readonly<Record<string, string | undefined>>;
+}
+
+/** Steps that change nothing by themselves: they only frame the real ones. */
+function isFrame(s: Step): boolean {
+  return s.kind === 'prepare' || s.kind === 'converge';
+}
+
 /**
- * Pure: desired config sets and observed hosts → ordered steps.
- * Web servers go one at a time, each drained in the load balancers while it changes, so a change
- * never takes every web server down at once. Load balancers go passive first, active last.
- * When sites disappear the load balancers stop routing to them before the web servers drop them;
- * otherwise web servers go first so the load balancers never route to a port not yet served.
+ * Pure: desired config sets and observed hosts → ordered steps. Every host of every role whose
+ * sets differ from what it holds gets steps, in its role's rollout: one at a time (drained in the
+ * balancers while it changes, when the role asks for it and has another host to take over),
+ * active last (after a handover when the role can move its service), or all at once. Roles go in
+ * bring-up order, the balancers last — or first when sites disappear, so they stop routing to a
+ * site before anything behind them drops it; the sites' leftovers go last of all.
  */
-export function planPlatform(
-  desired: ReadonlyMap<string, readonly ConfigSet[]>,
-  desiredSlugs: readonly string[],
-  observed: readonly HostObservation[],
-  activeLb: string | undefined,
-): Plan {
-  const obs = new Map(observed.map((o) => [o.host, o]));
-  const steps: Step[] = [];
-  const applySteps = (host: string): Step[] => {
+export function planPlatform(input: PlanInput): Plan {
+  const obs = new Map(input.observed.map((o) => [o.host, o]));
+  const hosts = [...input.desired.keys()].sort();
+  const changes = (host: string, role: string): Step[] => {
     const o = obs.get(host);
     const out: Step[] = [];
-    for (const set of desired.get(host) ?? []) {
+    for (const set of input.desired.get(host) ?? []) {
+      if (set.role !== role) continue;
       const st = o?.sets.find((s) => s.daemon === set.daemon);
-      if (st && st.current === st.desired && st.running) continue;
-      const to = st?.desired ?? '';
-      out.push({ kind: 'apply', host, daemon: set.daemon, action: st?.running ? 'reload' : 'start', ...(st?.current ? { from: st.current } : {}), to });
+      if (st && st.current === set.version && st.running) continue;
+      out.push({ kind: 'apply', host, role, daemon: set.daemon, action: st?.running ? 'reload' : 'start', ...(st?.current ? { from: st.current } : {}), to: set.version });
     }
     return out;
   };
-  const hosts = [...desired.keys()].sort();
-  const webs = hosts.filter((h) => obs.get(h)?.roles.includes('web'));
-  const lbs = hosts
-    .filter((h) => obs.get(h)?.roles.includes('lb'))
-    .sort((a, b) => (a === activeLb ? 1 : b === activeLb ? -1 : a < b ? -1 : 1));
+  const reloads = (steps: readonly Step[]) => steps.some((s) => s.kind === 'apply' && s.action === 'reload');
+
+  const phase = (r: PlanRole): Step[] => {
+    const mine = hosts.filter((h) => obs.get(h)?.roles.includes(r.id));
+    const out: Step[] = [];
+    if (r.rollout.kind === 'active-last') {
+      const active = input.active[r.id];
+      const ordered = [...mine.filter((h) => h !== active), ...mine.filter((h) => h === active)];
+      for (const h of ordered) {
+        const c = changes(h, r.id);
+        if (c.length && h === active && r.handover && mine.length > 1 && reloads(c)) out.push({ kind: 'handover', host: h, role: r.id });
+        out.push(...c);
+      }
+    } else if (r.rollout.kind === 'one-at-a-time') {
+      for (const h of mine) {
+        const c = changes(h, r.id);
+        if (!c.length) continue;
+        // A host alone in its role is not drained: there is no other server to take over.
+        const drain = r.rollout.drain && mine.length > 1 && reloads(c);
+        out.push(...(drain ? [{ kind: 'drain', host: h, role: r.id } as const] : []), ...c, ...(drain ? [{ kind: 'undrain', host: h, role: r.id } as const] : []));
+      }
+    } else {
+      for (const h of mine) out.push(...changes(h, r.id));
+    }
+    if (r.converge && mine.length) out.push({ kind: 'converge', role: r.id });
+    return out;
+  };
 
   const removals: Step[] = [];
-  for (const h of webs) {
-    for (const slug of obs.get(h)?.siteDirs ?? []) if (!desiredSlugs.includes(slug)) removals.push({ kind: 'remove-site', host: h, slug });
+  for (const h of hosts) {
+    for (const res of obs.get(h)?.residue ?? []) {
+      for (const slug of res.slugs) if (!input.desiredSlugs.includes(slug)) removals.push({ kind: 'remove-site', host: h, role: res.role, slug });
+    }
   }
-  const webPhase: Step[] = [];
-  for (const h of webs) {
-    const changes = applySteps(h).filter((s) => s.kind === 'apply' && isWebDaemon(s.daemon));
-    if (!changes.length) continue;
-    // A pure LB+web host (single topology) is not drained: there is no other server to take over.
-    const drain = changes.some((s) => s.kind === 'apply' && s.action === 'reload') && webs.length > 1;
-    webPhase.push(...(drain ? [{ kind: 'drain', host: h } as const] : []), ...changes, ...(drain ? [{ kind: 'undrain', host: h } as const] : []));
-  }
-  const lbPhase: Step[] = lbs.flatMap((h) => applySteps(h).filter((s) => !(s.kind === 'apply' && isWebDaemon(s.daemon))));
-
-  for (const h of hosts) steps.push({ kind: 'prepare', host: h });
-  if (removals.length) steps.push(...lbPhase, ...webPhase, ...removals);
-  else steps.push(...webPhase, ...lbPhase);
-  const noop = steps.every((s) => s.kind === 'prepare');
-  return { steps, noop };
-}
-
-function isWebDaemon(d: DaemonName): boolean {
-  return d === 'apache2' || d === 'php-fpm';
+  const front = input.roles.filter((r) => !r.balancer).flatMap(phase);
+  const balancers = input.roles.filter((r) => r.balancer).flatMap(phase);
+  const steps: Step[] = hosts.map((h) => ({ kind: 'prepare', host: h }) as const);
+  if (removals.length) steps.push(...balancers, ...front, ...removals);
+  else steps.push(...front, ...balancers);
+  return { steps, noop: steps.every(isFrame) };
 }
 
 export function describeStep(s: Step): string {
@@ -85,11 +136,20 @@ export function describeStep(s: Step): string {
       return `${s.host}: prepare host (users, site files, support files)`;
     case 'drain':
       return `${s.host}: drain in the load balancers`;
+    case 'handover':
+      return `${s.host}: hand its ${s.role} service over to another host`;
     case 'undrain':
       return `${s.host}: back into rotation`;
     case 'apply':
       return `${s.host}: ${s.daemon} ${s.action === 'start' ? 'start' : 'reload'} ${s.from ? `${s.from} → ` : ''}${s.to}`;
+    case 'converge':
+      return `${s.role}: converge the role's services`;
     case 'remove-site':
       return `${s.host}: remove site ${s.slug} (user and files)`;
   }
+}
+
+/** The steps that change something, for people and `--json` (no framing steps). */
+export function changingSteps(p: Plan): Step[] {
+  return p.steps.filter((s) => !isFrame(s));
 }

@@ -1,12 +1,12 @@
-import { applyConfigSet, setStatus, type SetStatus } from '../apply/config-set.ts';
-import { DRIVERS } from '../daemon/index.ts';
+import { applyConfigSet, setStatus, versionOf } from '../apply/config-set.ts';
+import type { DaemonDriver } from '../daemon/index.ts';
 import { isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
 import type { HostSpec, Platform } from '../model/index.ts';
-import { renderHost, type ConfigSet } from '../render/index.ts';
-import { ensureSiteDatabases, reconcileDbCluster } from '../db/index.ts';
-import { describeStep, planPlatform, type HostObservation, type Plan, type Step } from './plan.ts';
-import { prepareHost, removeSiteFromHost, setWebRotation, siteDirsOn, verifyWebSites, vipHolders } from './support.ts';
+import type { ConfigSet } from '../render/index.ts';
+import type { LbContribution, RoleContext, RoleModule } from '../roles/contract.ts';
+import { ROLES } from '../roles/registry.ts';
+import { changingSteps, describeStep, planPlatform, type DesiredSet, type HostObservation, type Plan, type PlanRole, type Step } from './plan.ts';
 
 export interface ReconcileOptions {
   readonly hostOf: (name: string) => Host;
@@ -21,22 +21,55 @@ export interface ReconcileReport {
   readonly applied: readonly string[];
 }
 
-/** Renders every host's config sets. Pure. */
-export function renderPlatform(p: Platform): Map<string, ConfigSet[]> {
-  return new Map(p.topology.hosts.map((h) => [h.name, renderHost(p, h)]));
+/** A config set with the role that rendered it. */
+export interface RoleSet {
+  readonly role: RoleModule;
+  readonly set: ConfigSet;
 }
 
-async function observe(p: Platform, desired: Map<string, ConfigSet[]>, hostOf: (n: string) => Host): Promise<{ observed: HostObservation[]; down: string[] }> {
+/** What every role asks of the load balancers, merged. Pure. */
+export function lbContribution(p: Platform): LbContribution {
+  const parts = ROLES.map((r) => r.lbServices?.(p) ?? {});
+  return { http: parts.flatMap((x) => x.http ?? []), tcp: parts.flatMap((x) => x.tcp ?? []) };
+}
+
+/** Every config set one host must hold, role by role in bring-up order. Pure. */
+export function renderHost(p: Platform, host: HostSpec, lb: LbContribution = lbContribution(p)): RoleSet[] {
+  return ROLES.filter((r) => host.roles.includes(r.id)).flatMap((role) => role.render(p, host, lb).map((set) => ({ role, set })));
+}
+
+/** Renders every host's config sets. Pure. */
+export function renderPlatform(p: Platform): Map<string, RoleSet[]> {
+  const lb = lbContribution(p);
+  return new Map(p.topology.hosts.map((h) => [h.name, renderHost(p, h, lb)]));
+}
+
+export function driverOf(rs: RoleSet): DaemonDriver {
+  const d = rs.role.daemons[rs.set.daemon];
+  if (!d) throw vardError('VARD_ERR_INTERNAL', [`role ${rs.role.id} renders ${rs.set.daemon} but has no driver for it`]);
+  return d;
+}
+
+export const PLAN_ROLES: readonly PlanRole[] = ROLES.map((r) => ({
+  id: r.id,
+  rollout: r.rollout,
+  balancer: r.balancer !== undefined,
+  handover: r.handover !== undefined,
+  converge: r.converge !== undefined,
+}));
+
+async function observe(p: Platform, desired: Map<string, RoleSet[]>, hostOf: (n: string) => Host): Promise<{ observed: HostObservation[]; down: string[] }> {
   const observed: HostObservation[] = [];
   const down: string[] = [];
   await Promise.all(
     p.topology.hosts.map(async (spec) => {
       const host = hostOf(spec.name);
       try {
-        const sets: SetStatus[] = [];
-        for (const set of desired.get(spec.name) ?? []) sets.push(await setStatus(host, set, DRIVERS[set.daemon]));
-        const siteDirs = spec.roles.includes('web') ? await siteDirsOn(host) : [];
-        observed.push({ host: spec.name, roles: spec.roles, sets, siteDirs });
+        const sets = [];
+        for (const rs of desired.get(spec.name) ?? []) sets.push(await setStatus(host, rs.set, driverOf(rs)));
+        const residue = [];
+        for (const r of ROLES) if (r.siteResidue && spec.roles.includes(r.id)) residue.push({ role: r.id, slugs: await r.siteResidue(host) });
+        observed.push({ host: spec.name, roles: spec.roles, sets, residue });
       } catch (e) {
         if (isVardError(e, 'VARD_ERR_HOST_DOWN')) down.push(spec.name);
         else throw e;
@@ -53,54 +86,69 @@ async function observe(p: Platform, desired: Map<string, ConfigSet[]>, hostOf: (
  */
 export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promise<ReconcileReport> {
   const say = o.progress ?? (() => undefined);
+  const ctx: RoleContext = { platform: p, hostOf: o.hostOf, say };
+  const lb = lbContribution(p);
   const desiredAll = renderPlatform(p);
   const { observed, down } = await observe(p, desiredAll, o.hostOf);
   const desired = new Map([...desiredAll].filter(([h]) => !down.includes(h)));
-  const active = (await vipHolders(p, o.hostOf))[0];
-  const plan = planPlatform(desired, p.sites.map((s) => s.slug), observed, active);
+  const active: Record<string, string | undefined> = {};
+  for (const r of ROLES) if (r.active && r.rollout.kind === 'active-last') active[r.id] = await r.active(ctx);
+  const plan = planPlatform({
+    roles: PLAN_ROLES,
+    desired: new Map([...desired].map(([h, sets]) => [h, sets.map((rs): DesiredSet => ({ role: rs.role.id, daemon: rs.set.daemon, version: versionOf(rs.set) }))])),
+    desiredSlugs: p.sites.map((s) => s.slug),
+    observed,
+    active,
+  });
   if (down.length) say(`skipping hosts that are down: ${down.join(', ')}`);
   if (o.dryRun) return { plan, skippedHosts: down, applied: [] };
 
   const spec = (name: string): HostSpec => p.topology.hosts.find((h) => h.name === name) as HostSpec;
+  const roleOf = (id: string): RoleModule => ROLES.find((r) => r.id === id) as RoleModule;
+  await Promise.all(
+    plan.steps.flatMap((s) => (s.kind === 'prepare' ? [s.host] : [])).map(async (name) => {
+      const h = o.hostOf(name);
+      // Every daemon's pidfile and log live here (daemon/process.ts).
+      await h.mkdir('/run/vard');
+      await h.mkdir('/var/log/vard');
+      for (const r of ROLES) if (r.prepareHost && spec(name).roles.includes(r.id)) await r.prepareHost(ctx, spec(name));
+    }),
+  );
+  for (const r of ROLES) if (r.bootstrap && p.topology.hosts.some((h) => h.roles.includes(r.id))) await r.bootstrap(ctx);
   const applied: string[] = [];
-  const prepares = plan.steps.filter((s) => s.kind === 'prepare');
-  await Promise.all(prepares.map((s) => prepareHost(p, spec(s.host), o.hostOf(s.host))));
-  // The database tier first: a site's settings.php points at a database that must exist.
-  if (p.topology.dbVip) {
-    await reconcileDbCluster(p, o.hostOf, say);
-    await ensureSiteDatabases(p, o.hostOf);
-  }
   for (const step of plan.steps) {
     if (step.kind === 'prepare') continue;
-    say(describeStep(step));
-    await runStep(p, step, desired, o.hostOf, spec);
-    applied.push(describeStep(step));
+    if (step.kind !== 'converge') say(describeStep(step));
+    await runStep(ctx, step, desired, lb, spec, roleOf);
+    if (step.kind !== 'converge') applied.push(describeStep(step));
   }
   return { plan, skippedHosts: down, applied };
 }
 
-async function runStep(p: Platform, step: Step, desired: Map<string, ConfigSet[]>, hostOf: (n: string) => Host, spec: (n: string) => HostSpec): Promise<void> {
-  const host = hostOf(step.host);
+async function runStep(ctx: RoleContext, step: Step, desired: Map<string, RoleSet[]>, lb: LbContribution, spec: (n: string) => HostSpec, roleOf: (id: string) => RoleModule): Promise<void> {
   switch (step.kind) {
     case 'drain':
-      return setWebRotation(p, hostOf, step.host, false);
     case 'undrain':
-      return setWebRotation(p, hostOf, step.host, true);
+      for (const r of ROLES) await r.balancer?.setRotation(ctx, step.host, step.kind === 'undrain', lb);
+      return;
+    case 'handover':
+      return roleOf(step.role).handover?.(ctx, step.host);
+    case 'converge':
+      return roleOf(step.role).converge?.(ctx);
     case 'remove-site':
-      return removeSiteFromHost(host, step.slug);
+      return roleOf(step.role).removeSiteResidue?.(ctx.hostOf(step.host), step.slug);
     case 'apply': {
-      const set = desired.get(step.host)?.find((s) => s.daemon === step.daemon);
-      if (!set) throw vardError('VARD_ERR_INTERNAL', [`no ${step.daemon} set for ${step.host}`]);
-      const driver = DRIVERS[set.daemon];
-      // Apache is verified through every site it serves, so a vhost that breaks a site rolls back.
-      const verified =
-        set.daemon === 'apache2'
-          ? { ...driver, ready: async (h: Host) => { await driver.ready(h); await verifyWebSites(p, spec(step.host), h); } }
-          : driver;
-      await applyConfigSet(host, set, verified);
+      const rs = desired.get(step.host)?.find((x) => x.role.id === step.role && x.set.daemon === step.daemon);
+      if (!rs) throw vardError('VARD_ERR_INTERNAL', [`no ${step.daemon} set for ${step.host}`]);
+      const driver = driverOf(rs);
+      const verify = rs.role.verify;
+      const verified: DaemonDriver = verify ? { ...driver, ready: async (h: Host) => { await driver.ready(h); await verify(ctx, spec(step.host), rs.set); } } : driver;
+      await applyConfigSet(ctx.hostOf(step.host), rs.set, verified);
       return;
     }
     case 'prepare':
       return;
   }
 }
+
+export { changingSteps };

@@ -1,10 +1,11 @@
 import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { join } from 'node:path';
-import { dumpAndDropSiteDatabase } from '../db/index.ts';
-import { isVardError, vardError } from '../errors/index.ts';
+import { basename, join } from 'node:path';
+import { formatProblems, isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
-import { newSite, type Platform, type Site, type SiteDatabase, type SiteRequest, type Topology } from '../model/index.ts';
-import { REPL_SECRET, siteDbSecretName, withFileLock, type PlatformStore } from '../store/index.ts';
+import { newSite, shapeProblems, type Platform, type Site, type SiteDatabase, type SiteRequest, type Topology } from '../model/index.ts';
+import type { RoleContext, SecretPort, SiteArtifact } from '../roles/contract.ts';
+import { ROLE_CATALOG, ROLES } from '../roles/registry.ts';
+import { withFileLock, type PlatformStore } from '../store/index.ts';
 import { reconcilePlatform, type ReconcileReport } from './reconcile.ts';
 
 export interface PlatformDeps {
@@ -21,8 +22,16 @@ export interface PlatformDeps {
 export interface DeleteResult {
   readonly site: Site;
   readonly report: ReconcileReport;
-  /** The final dump of the site's database, when it had one. */
-  readonly dump?: { readonly path: string; readonly bytes: number; readonly takenOn: string };
+  /** What the roles' finalizers kept before deleting (the final database dump), on the operator side. */
+  readonly kept: readonly KeptArtifact[];
+}
+
+export interface KeptArtifact {
+  readonly kind: string;
+  /** Local path on the operator side, or `host:path` when it could not be fetched. */
+  readonly path: string;
+  readonly bytes: number;
+  readonly takenOn: string;
 }
 
 export interface CreateResult {
@@ -39,20 +48,34 @@ export class PlatformService {
     this.d = d;
   }
 
+  /**
+   * The desired state: the stored topology and sites, checked against the role registry (a host
+   * with a role no module provides is an error naming its path), with each role's secrets added.
+   */
   platform(): Platform {
-    const p = this.d.store.platform();
-    if (!p) throw vardError('VARD_ERR_PLATFORM_MISSING', ['the state store']);
-    return p;
+    const stored = this.d.store.platform();
+    if (!stored) throw vardError('VARD_ERR_PLATFORM_MISSING', ['the state store']);
+    const problems = shapeProblems(stored.topology, ROLE_CATALOG).map((x) => ({ ...x, path: `topology.${x.path}` }));
+    if (problems.length) throw vardError('VARD_ERR_TOPOLOGY_INVALID', [formatProblems(problems)], { details: { problems } });
+    const secrets = this.secrets();
+    return ROLES.reduce((p, r) => r.withSecrets?.(p, secrets) ?? p, stored);
+  }
+
+  private secrets(): SecretPort {
+    const store = this.d.store;
+    return { ensure: (n) => store.ensureSecret(n, this.d.now()), get: (n) => store.secret(n), remove: (n) => store.removeSecret(n) };
+  }
+
+  private roleContext(p: Platform): RoleContext {
+    return { platform: p, hostOf: this.d.hostOf, say: this.d.progress ?? (() => undefined) };
   }
 
   setTopology(name: string, t: Topology): void {
+    const problems = shapeProblems(t, ROLE_CATALOG);
+    if (problems.length) throw vardError('VARD_ERR_TOPOLOGY_INVALID', [formatProblems(problems)], { details: { problems } });
     this.d.store.setTopology(name, t, this.d.now());
-    // The cluster's own secret exists before anything renders the cluster configuration.
-    if (t.dbVip) {
-      this.d.store.ensureSecret(REPL_SECRET, this.d.now());
-      // Sites recorded before the platform had a database tier get theirs now.
-      for (const s of this.d.store.sites()) this.d.store.ensureSecret(siteDbSecretName(s.domain), this.d.now());
-    }
+    const p = this.platform();
+    for (const r of ROLES) r.onTopology?.(p, this.secrets());
   }
 
   /** The site's database credentials, password included: only for `vard site credentials`. */
@@ -86,15 +109,15 @@ export class PlatformService {
       return { site: existing, created: false, report: await this.reconcile() };
     }
     const site = this.d.store.addNewSite((current) => newSite(req, current, this.d.now()));
-    if (p.topology.dbVip) this.d.store.ensureSecret(siteDbSecretName(site.domain), this.d.now());
+    for (const r of ROLES) r.onSiteCreate?.(p, site, this.secrets());
     try {
       return { site, created: true, report: await this.reconcile() };
     } catch (e) {
       const withSite = this.platform();
       this.d.store.removeSite(site.domain);
-      // Its database (if made) goes through the same finalizer as a delete: dumped, then dropped.
-      await this.dropDatabase(site, withSite).catch(() => undefined);
-      this.d.store.removeSecret(siteDbSecretName(site.domain));
+      // What was made for it goes through the same finalizers as a delete (a database: dumped, then dropped).
+      await this.finalize(site, withSite).catch(() => undefined);
+      for (const r of ROLES) r.onSiteForgotten?.(site, this.secrets());
       try {
         await this.reconcile();
       } catch (e2) {
@@ -105,33 +128,39 @@ export class PlatformService {
   }
 
   /**
-   * Deletes a site. Its database goes first, through a finalizer: a final dump, copied to the
-   * operator's dump directory, then DROP. If the dump fails, nothing is deleted (VARD_ERR_DB_DUMP).
+   * Deletes a site. Each role's finalizer runs first (the database: a final dump, copied to the
+   * operator's dump directory, then DROP); if one fails, the site stays (VARD_ERR_DB_DUMP…).
    */
   async deleteSite(domain: string): Promise<DeleteResult> {
     const site = this.d.store.site(domain);
     if (!site) throw vardError('VARD_ERR_SITE_NOT_FOUND', [domain]);
-    const dump = await this.dropDatabase(site, this.platform());
+    const kept = await this.finalize(site, this.platform());
     this.d.store.removeSite(domain);
-    this.d.store.removeSecret(siteDbSecretName(domain));
-    return { site, report: await this.reconcile(), ...(dump ? { dump } : {}) };
+    for (const r of ROLES) r.onSiteForgotten?.(site, this.secrets());
+    return { site, report: await this.reconcile(), kept };
   }
 
-  private async dropDatabase(site: Site, p: Platform): Promise<DeleteResult['dump']> {
-    const db = p.databases?.[site.slug];
-    if (!db) return undefined;
-    const stamp = this.d.now().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
-    const r = await dumpAndDropSiteDatabase(p, this.d.hostOf, site.domain, db, stamp);
-    const remote = this.d.hostOf(r.dumpHost);
-    const bytes = await remote.readFile(r.dumpPath);
-    if (!bytes || !this.d.dumpDir) return { path: `${r.dumpHost}:${r.dumpPath}`, bytes: r.bytes, takenOn: r.dumpHost };
+  private async finalize(site: Site, p: Platform): Promise<KeptArtifact[]> {
+    const kept: KeptArtifact[] = [];
+    for (const r of ROLES) {
+      const a = await r.finalizeSite?.(this.roleContext(p), site);
+      if (a) kept.push(await this.fetchArtifact(site, a));
+    }
+    return kept;
+  }
+
+  /** Copies what a finalizer kept on a host to the operator's side (mode 0600), then removes it there. */
+  private async fetchArtifact(site: Site, a: SiteArtifact): Promise<KeptArtifact> {
+    const remote = this.d.hostOf(a.host);
+    const bytes = await remote.readFile(a.path);
+    if (!bytes || !this.d.dumpDir) return { kind: a.kind, path: `${a.host}:${a.path}`, bytes: a.bytes, takenOn: a.host };
     mkdirSync(this.d.dumpDir, { recursive: true, mode: 0o700 });
-    const local = join(this.d.dumpDir, `${site.domain}-${stamp}.sql`);
+    const local = join(this.d.dumpDir, `${site.domain}-${basename(a.path)}`);
     writeFileSync(local, bytes, { mode: 0o600 });
     chmodSync(local, 0o600);
-    await remote.remove(r.dumpPath);
-    this.d.progress?.(`final dump of ${db.name} (${bytes.length} bytes) kept at ${local}`);
-    return { path: local, bytes: bytes.length, takenOn: r.dumpHost };
+    await remote.remove(a.path);
+    this.d.progress?.(`${a.kind} of ${site.domain} (${bytes.length} bytes) kept at ${local}`);
+    return { kind: a.kind, path: local, bytes: bytes.length, takenOn: a.host };
   }
 
   sites(): Site[] {

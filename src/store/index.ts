@@ -1,3 +1,3 @@
 export { openDb, migrate, type Db, type Migration } from './db.ts';
-export { PlatformStore, generatePassword, REPL_SECRET, siteDbSecretName } from './platform-store.ts';
+export { PlatformStore, generatePassword } from './platform-store.ts';
 export { withFileLock } from './lock.ts';

@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { vardError } from '../errors/index.ts';
-import { dbNameForSlug, dbUserForSlug, type Platform, type Site, type SiteDatabase, type Topology } from '../model/index.ts';
+import type { Platform, Site, Topology } from '../model/index.ts';
 import { migrate, type Db } from './db.ts';
 
 const MIGRATIONS = [
@@ -34,6 +34,14 @@ const MIGRATIONS = [
         created_at TEXT NOT NULL
       );`,
   },
+  {
+    // Issue 8: a role's private address moved from `dbVip` to `vips.<role>` (the db role's is `vips.db`).
+    id: 3,
+    sql: `
+      UPDATE platform
+         SET topology = json_set(json_remove(topology, '$.dbVip'), '$.vips', json_object('db', json_extract(topology, '$.dbVip')))
+       WHERE json_extract(topology, '$.dbVip') IS NOT NULL;`,
+  },
 ];
 
 /** A password for MariaDB accounts: 32 characters of [A-Za-z0-9], about 190 bits. Safe in SQL, PHP and CIB XML unescaped. */
@@ -45,11 +53,6 @@ export function generatePassword(): string {
     for (const b of randomBytes(48)) if (b < 248 && out.length < 32) out.push(alphabet[b % 62] as string);
   }
   return out.join('');
-}
-
-export const REPL_SECRET = 'db:replication';
-export function siteDbSecretName(domain: string): string {
-  return `site:${domain}:db`;
 }
 
 interface SiteRow {
@@ -94,16 +97,8 @@ export class PlatformStore {
   platform(): Platform | undefined {
     const row = this.db.prepare('SELECT name, topology FROM platform WHERE id = 1').get() as { name: string; topology: string } | undefined;
     if (!row) return undefined;
-    const topology = JSON.parse(row.topology) as Topology;
-    const sites = this.sites();
-    if (!topology.dbVip) return { name: row.name, topology, sites };
-    const databases: Record<string, SiteDatabase> = {};
-    for (const s of sites) {
-      const password = this.secret(siteDbSecretName(s.domain));
-      if (password) databases[s.slug] = { name: dbNameForSlug(s.slug), user: dbUserForSlug(s.slug), password, host: topology.dbVip, port: 3306 };
-    }
-    const replicationPassword = this.secret(REPL_SECRET);
-    return { name: row.name, topology, sites, databases, ...(replicationPassword ? { dbSecrets: { replicationPassword } } : {}) };
+    // Role-specific parts (database credentials from their secrets) are added by the roles.
+    return { name: row.name, topology: JSON.parse(row.topology) as Topology, sites: this.sites() };
   }
 
   /** A stored secret's value, or undefined. Callers must never log it. */

@@ -2,9 +2,10 @@
 // db2, promoted by Pacemaker with dbq as the third quorum vote. Issue 3, acceptance lines 1-7.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
-import { currentPrimary, dbAlerts, dbStatus, dbVipHolders, query, siteChecksums, waitReplicaHealthy } from '../../src/db/index.ts';
+import { currentPrimary, dbAlerts, dbStatus, dbVipHolders, query, siteChecksums, waitReplicaHealthy } from '../../src/roles/db/index.ts';
 import { labCut, labKill, labRevive } from '../../src/lab/index.ts';
-import { PRESETS, type SiteDatabase } from '../../src/model/index.ts';
+import { type SiteDatabase } from '../../src/model/index.ts';
+import { PRESETS } from '../../src/roles/registry.ts';
 import { onHostRevived } from '../../src/platform/hooks.ts';
 import { startWriter, watchWritable } from './helpers/db.ts';
 import { httpGet, startPlatform, until, type TestPlatform } from './helpers/platform.ts';

@@ -1,7 +1,7 @@
 // The Host contract against a lab host (network, UTS, mount and PID namespaces under an init).
 import { after } from 'node:test';
 import { labDown, labUp } from '../../src/lab/index.ts';
-import { PRESETS } from '../../src/model/index.ts';
+import { PRESETS } from '../../src/roles/registry.ts';
 import { hostContract } from '../contract/host-contract.ts';
 
 const LAB = 'tnsc';

@@ -18,7 +18,7 @@ import { after, before, describe, test } from 'node:test';
 import { isVardError } from '../../src/errors/index.ts';
 import { localHost, sshHost, type Host, type SshTarget } from '../../src/host/index.ts';
 import { labDown, labResidue, labStatus, labUp, type LabHandle } from '../../src/lab/index.ts';
-import { PRESETS } from '../../src/model/index.ts';
+import { PRESETS } from '../../src/roles/registry.ts';
 import { hostContract } from '../contract/host-contract.ts';
 
 const LAB = 'tssh';

@@ -25,7 +25,8 @@ import {
   type LabHandle,
 } from '../../src/lab/index.ts';
 import { rootBatch, routedIndexes } from '../../src/lab/net.ts';
-import { addressTopology, PRESETS } from '../../src/model/index.ts';
+import { addressTopology } from '../../src/model/index.ts';
+import { PRESETS, ROLE_CATALOG } from '../../src/roles/registry.ts';
 import { pingFrom, pingFromRoot, teardownOnSignals, tracesOf } from './helpers/lab.ts';
 
 const L1 = 'tlab1';
@@ -109,7 +110,7 @@ describe('lab', { timeout: 90_000 }, () => {
     );
     assert.deepEqual([...claimed].sort((a, b) => a - b), [3, 260, 510, 511]);
     // Every name a lab creates fits the kernel's 15-character limit, even at the longest.
-    const t = addressTopology({ source: 't', hosts: [{ name: 'abcdefghij', roles: ['lb', 'web'] }] }, '198.18.0');
+    const t = addressTopology({ source: 't', hosts: [{ name: 'abcdefghij', roles: ['lb', 'web'] }] }, '198.18.0', ROLE_CATALOG);
     const names = [...rootBatch('abcdefgh', t, '198.18.0').matchAll(/link add (\S+) .*? peer name (\S+)/g)].flatMap((m) => [m[1]!, m[2]!]);
     assert.ok(names.includes('vdabcdefgh-inet') && names.includes('abcdefghij-priv') && names.includes('abcdefghij-pub'));
     for (const n of names) assert.ok(n.length <= 15, n);

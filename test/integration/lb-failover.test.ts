@@ -2,7 +2,7 @@
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { labCut, labKill, labRevive } from '../../src/lab/index.ts';
-import { PRESETS } from '../../src/model/index.ts';
+import { PRESETS } from '../../src/roles/registry.ts';
 import { onHostRevived } from '../../src/platform/hooks.ts';
 import { httpGet, prober, startPlatform, until, watchAddress, type TestPlatform } from './helpers/platform.ts';
 

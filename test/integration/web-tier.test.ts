@@ -6,12 +6,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { applyConfigSet } from '../../src/apply/config-set.ts';
-import { DRIVERS } from '../../src/daemon/index.ts';
 import { isVardError } from '../../src/errors/index.ts';
 import { labKill, labRevive } from '../../src/lab/index.ts';
-import { PRESETS } from '../../src/model/index.ts';
+import { PRESETS } from '../../src/roles/registry.ts';
 import { onHostRevived } from '../../src/platform/hooks.ts';
-import { haproxyCommand } from '../../src/platform/support.ts';
+import { LB_DAEMONS } from '../../src/roles/lb/drivers.ts';
+import { haproxyCommand } from '../../src/roles/lb/runtime.ts';
 import { hammer, httpGet, startPlatform, until, type TestPlatform } from './helpers/platform.ts';
 
 let P: TestPlatform;
@@ -147,9 +147,9 @@ test('a configuration its daemon rejects never replaces the running one', async 
   const lb2 = P.lab.host('lb2');
   const cur = await lb2.readlink('/etc/vard/haproxy/current');
   const bad = { daemon: 'haproxy' as const, files: [{ path: 'haproxy.cfg', content: 'global\nfrontend x\n  bind :80\n  use_backend nowhere\n' }] };
-  await assert.rejects(applyConfigSet(lb2, bad, DRIVERS.haproxy), (e) => isVardError(e, 'VARD_ERR_CONFIG_REJECTED') && /haproxy on lb2/.test(e.message));
+  await assert.rejects(applyConfigSet(lb2, bad, LB_DAEMONS.haproxy!), (e) => isVardError(e, 'VARD_ERR_CONFIG_REJECTED') && /haproxy on lb2/.test(e.message));
   assert.equal(await lb2.readlink('/etc/vard/haproxy/current'), cur);
-  assert.equal(await DRIVERS.haproxy.running(lb2), true);
+  assert.equal(await LB_DAEMONS.haproxy!.running(lb2), true);
   assert.deepEqual((await lb2.list('/etc/vard/haproxy')).filter((n) => n.endsWith('.staging')), []);
 });
 

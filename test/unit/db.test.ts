@@ -1,15 +1,17 @@
 // Database tier, pure parts: identifiers, escaping, rendered configs (golden), crm_mon parsing, alerts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dbAlerts, parseCrmMon, siteDatabaseSql, sqlId, sqlString, type DbStatus } from '../../src/db/index.ts';
+import { dbAlerts, parseCrmMon, siteDatabaseSql, sqlId, sqlString, type DbStatus } from '../../src/roles/db/index.ts';
 import { isVardError } from '../../src/errors/index.ts';
-import { addressTopology, dbIdentifierProblems, dbNameForSlug, dbUserForSlug, newSite, parseTopologyShape, PRESETS, slugForDomain, type Platform } from '../../src/model/index.ts';
-import { privateNetMask, renderCibConfiguration, renderCorosyncConf, renderMyCnf, renderSiteSkeleton, vardAgentScript } from '../../src/render/index.ts';
+import { addressTopology, dbIdentifierProblems, dbNameForSlug, dbUserForSlug, newSite, parseTopologyShape, slugForDomain, type Platform } from '../../src/model/index.ts';
+import { PRESETS, ROLE_CATALOG } from '../../src/roles/registry.ts';
+import { dbVip, privateNetMask, renderCibConfiguration, renderCorosyncConf, renderMyCnf, vardAgentScript } from '../../src/roles/db/render.ts';
+import { renderSiteSkeleton } from '../../src/roles/web/site.ts';
 import { assertGolden } from '../helpers/golden.ts';
 
-const topology = addressTopology(PRESETS.reference!, '198.18.0');
+const topology = addressTopology(PRESETS.reference!, '198.18.0', ROLE_CATALOG);
 const site = newSite({ domain: 'shop.example.com', customer: 'acme' }, [], new Date('2025-01-02T03:04:05Z'));
-const db = { name: dbNameForSlug(site.slug), user: dbUserForSlug(site.slug), password: 'Pw0rdPw0rdPw0rdPw0rdPw0rdPw0rd12', host: topology.dbVip!, port: 3306 };
+const db = { name: dbNameForSlug(site.slug), user: dbUserForSlug(site.slug), password: 'Pw0rdPw0rdPw0rdPw0rdPw0rdPw0rd12', host: dbVip(topology)!, port: 3306 };
 const P: Platform = { name: 'lab', topology, sites: [site], databases: { [site.slug]: db }, dbSecrets: { replicationPassword: 'ReplReplReplReplReplReplReplRepl' } };
 
 test('the reference topology has the db pair, the quorum host and the database VIP of the field notes', () => {
@@ -17,17 +19,17 @@ test('the reference topology has the db pair, the quorum host and the database V
   assert.equal(by.db1?.privateAddress, '198.18.0.171');
   assert.equal(by.db2?.privateAddress, '198.18.0.172');
   assert.equal(by.dbq?.privateAddress, '198.18.0.173');
-  assert.equal(topology.dbVip, '198.18.0.170');
-  assert.equal(addressTopology(PRESETS.single!, '198.18.0').dbVip, undefined);
+  assert.equal(dbVip(topology), '198.18.0.170');
+  assert.equal(dbVip(addressTopology(PRESETS.single!, '198.18.0', ROLE_CATALOG)), undefined);
   assert.equal(privateNetMask(topology), '198.18.0.128/255.255.255.128');
 });
 
 test('a db tier needs exactly two db hosts and one quorum host', () => {
   const base = 'hosts:\n  - name: lb1\n    roles: [lb, web]\n';
-  assert.throws(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n`, 'x'), (e) => isVardError(e) && /exactly two/.test(e.message));
-  assert.throws(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n  - name: db2\n    roles: [db]\n`, 'x'), (e) => isVardError(e) && /exactly one host with the role "quorum"/.test(e.message));
-  assert.throws(() => parseTopologyShape(`${base}  - name: q\n    roles: [quorum]\n`, 'x'), (e) => isVardError(e) && /only makes sense/.test(e.message));
-  assert.doesNotThrow(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n  - name: db2\n    roles: [db]\n  - name: q\n    roles: [quorum]\n`, 'x'));
+  assert.throws(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n`, 'x', ROLE_CATALOG), (e) => isVardError(e) && /exactly two/.test(e.message));
+  assert.throws(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n  - name: db2\n    roles: [db]\n`, 'x', ROLE_CATALOG), (e) => isVardError(e) && /exactly one host with the role "quorum"/.test(e.message));
+  assert.throws(() => parseTopologyShape(`${base}  - name: q\n    roles: [quorum]\n`, 'x', ROLE_CATALOG), (e) => isVardError(e) && /only makes sense/.test(e.message));
+  assert.doesNotThrow(() => parseTopologyShape(`${base}  - name: db1\n    roles: [db]\n  - name: db2\n    roles: [db]\n  - name: q\n    roles: [quorum]\n`, 'x', ROLE_CATALOG));
 });
 
 test('site names map to safe database identifiers; long ones stay distinct and bounded; unsafe ones are refused', () => {

@@ -1,7 +1,8 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { isVardError } from '../../src/errors/index.ts';
-import { addressTopology, newSite, parseTopologyShape, PRESETS, slugForDomain, unixUserForSlug } from '../../src/model/index.ts';
+import { addressTopology, newSite, parseTopologyShape, slugForDomain, unixUserForSlug } from '../../src/model/index.ts';
+import { PRESETS, ROLE_CATALOG } from '../../src/roles/registry.ts';
 import { FIXED_NOW } from '../helpers/model.ts';
 
 test('a malformed domain is refused with every problem named', () => {
@@ -35,17 +36,17 @@ test('slugs and Unix users stay within their limits and distinct', () => {
 test('an invalid topology file is refused with every problem and its path', () => {
   const text = 'hosts:\n  - name: lb1\n    roles: [lb]\n  - name: lb1\n    roles: [web, web]\n  - name: Web_2\n    roles: [dns]\n';
   assert.throws(
-    () => parseTopologyShape(text, 'bad.yaml'),
+    () => parseTopologyShape(text, 'bad.yaml', ROLE_CATALOG),
     (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /hosts\.2\.name/.test(e.message) && /hosts\.2\.roles/.test(e.message) && /duplicate host name "lb1"/.test(e.message),
   );
   const dup = 'hosts:\n  - name: lb1\n    roles: [lb]\n  - name: lb1\n    roles: [web, web]\n';
-  assert.throws(() => parseTopologyShape(dup, 'dup.yaml'), (e) => isVardError(e) && /duplicate host name "lb1"/.test(e.message) && /role "web" listed twice/.test(e.message));
-  assert.throws(() => parseTopologyShape('hosts: [', 'x'), (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /not valid YAML/.test(e.message));
-  assert.throws(() => parseTopologyShape('hosts:\n  - name: web1\n    roles: [web]\n', 'x'), (e) => isVardError(e) && /needs a load balancer/.test(e.message));
+  assert.throws(() => parseTopologyShape(dup, 'dup.yaml', ROLE_CATALOG), (e) => isVardError(e) && /duplicate host name "lb1"/.test(e.message) && /role "web" listed twice/.test(e.message));
+  assert.throws(() => parseTopologyShape('hosts: [', 'x', ROLE_CATALOG), (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /not valid YAML/.test(e.message));
+  assert.throws(() => parseTopologyShape('hosts:\n  - name: web1\n    roles: [web]\n', 'x', ROLE_CATALOG), (e) => isVardError(e) && /needs a load balancer/.test(e.message));
 });
 
 test('the reference topology is addressed as in the field notes', () => {
-  const t = addressTopology(PRESETS.reference!, '198.18.0');
+  const t = addressTopology(PRESETS.reference!, '198.18.0', ROLE_CATALOG);
   const by = Object.fromEntries(t.hosts.map((h) => [h.name, h]));
   assert.equal(by.lb1?.publicAddress, '198.18.0.2');
   assert.equal(by.lb2?.privateAddress, '198.18.0.131');

@@ -1,6 +1,10 @@
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { renderHost, renderSiteSkeleton } from '../../src/render/index.ts';
+import { renderHost as renderRoleSets } from '../../src/platform/reconcile.ts';
+import type { HostSpec, Platform } from '../../src/model/index.ts';
+import { renderSiteSkeleton } from '../../src/roles/web/site.ts';
+
+const renderHost = (p: Platform, h: HostSpec) => renderRoleSets(p, h).map((rs) => rs.set);
 import { assertGolden } from '../helpers/golden.ts';
 import { samplePlatform } from '../helpers/model.ts';
 

@@ -1,5 +1,22 @@
-import type { HostSpec, Platform, Site } from '../model/index.ts';
-import { fpmSocket, header, PATHS, siteDocroot, type ConfigSet } from './types.ts';
+/** The web server's files, rendered purely from the model: Apache's tree and PHP-FPM's pools [S11]. */
+import type { HostSpec, Platform } from '../../model/index.ts';
+import { bySlug, header, SITES_ROOT, type ConfigSet } from '../../render/index.ts';
+
+export const WEB_ROLE = 'web';
+export const WEB_PATHS = {
+  phpRunDir: '/run/php',
+  apacheDefaultRoot: '/srv/vard/default',
+} as const;
+
+export function siteHome(slug: string): string {
+  return `${SITES_ROOT}/${slug}`;
+}
+export function siteDocroot(slug: string): string {
+  return `${siteHome(slug)}/web`;
+}
+export function fpmSocket(name: string): string {
+  return `${WEB_PATHS.phpRunDir}/vard-${name}.sock`;
+}
 
 /** Apache's own health vhost, on loopback: it keeps Apache startable with no sites and lets Vard verify it. */
 export const APACHE_HEALTH_PORT = 8079;
@@ -18,10 +35,6 @@ const MODULES = [
   'proxy',
   'proxy_fcgi',
 ] as const;
-
-function bySlug(a: Site, b: Site): number {
-  return a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0;
-}
 
 /**
  * A self-contained Apache tree (no Debian a2en* state): `apache2 -d <set> -f apache2.conf`.
@@ -70,8 +83,8 @@ export function renderApache(p: Platform, self: HostSpec): ConfigSet {
     `Listen 127.0.0.1:${APACHE_HEALTH_PORT}`,
     `<VirtualHost 127.0.0.1:${APACHE_HEALTH_PORT}>`,
     '  ServerName health',
-    `  DocumentRoot ${PATHS.apacheDefaultRoot}`,
-    `  <Directory ${PATHS.apacheDefaultRoot}>`,
+    `  DocumentRoot ${WEB_PATHS.apacheDefaultRoot}`,
+    `  <Directory ${WEB_PATHS.apacheDefaultRoot}>`,
     '    Require all granted',
     '  </Directory>',
     '  <FilesMatch "\\.php$">',
@@ -145,7 +158,7 @@ export function renderPhpFpm(p: Platform, self: HostSpec): ConfigSet {
     '',
   ];
   for (const s of sites) {
-    const home = `${PATHS.sitesRoot}/${s.slug}`;
+    const home = siteHome(s.slug);
     L.push(
       `[${s.slug}]`,
       // The pool runs as the site's own Unix user, so one site cannot read another's files.

@@ -1,5 +1,5 @@
-import { shortHash, type Site, type SiteDatabase } from '../model/index.ts';
-import { header, type RenderedFile } from './types.ts';
+import { DB_CHECK_TABLE, shortHash, type Site, type SiteDatabase } from '../../model/index.ts';
+import { header, type RenderedFile } from '../../render/index.ts';
 
 /** Files of a site's tree that Vard owns and keeps current; everything else is written only where missing. */
 export const VARD_OWNED_SITE_FILES = ['web/health.txt', 'web/db-check.php', 'web/sites/default/settings.php'];
@@ -164,9 +164,6 @@ printf("<!DOCTYPE html><html><head><title>%s</title></head><body><h1>%s</h1><p>D
   '${site.domain}', '${site.domain}', gethostname(), $user, gmdate('c'), htmlspecialchars($path));
 `;
 }
-
-/** The table /db-check.php writes to; created with the site's database. */
-export const DB_CHECK_TABLE = 'vard_db_check';
 
 /**
  * Proves the web tier → database path on every request: one INSERT and one read through the

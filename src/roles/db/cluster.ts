@@ -4,13 +4,14 @@
  * and runs the resource agent (render/db.ts); Vard only starts the cluster, asks it for planned
  * moves and reports. Decisions: docs/designs/0001-database-tier.md.
  */
-import { logTail, livePid, spawnDaemon, waitFor } from '../daemon/index.ts';
-import { isVardError, vardError } from '../errors/index.ts';
-import type { Host } from '../host/index.ts';
-import type { HostSpec, Platform } from '../model/index.ts';
+import { logTail, livePid, spawnDaemon, waitFor } from '../../daemon/index.ts';
+import { isVardError, vardError } from '../../errors/index.ts';
+import { addressHolders, writeIfChanged, type Host } from '../../host/index.ts';
+import type { HostSpec, Platform } from '../../model/index.ts';
 import {
   clusterHosts,
   DB_CLONE,
+  dbVip,
   DB_PATHS,
   DB_PRIVATE_IF,
   dbHosts,
@@ -20,10 +21,11 @@ import {
   renderMyCnf,
   REPL_USER,
   vardAgentScript,
-} from '../render/index.ts';
+} from './render.ts';
 import { query, scalar, sqlString } from './sql.ts';
 
-export type HostOf = (name: string) => Host;
+export type { HostOf } from '../contract.ts';
+import type { HostOf } from '../contract.ts';
 type Say = (m: string) => void;
 
 const PCMK_DIRS = ['cib', 'pengine', 'blackbox', 'cores'] as const;
@@ -44,13 +46,6 @@ export async function upClusterHosts(p: Platform, hostOf: HostOf): Promise<HostS
   const hosts = clusterHosts(p.topology);
   const up = await Promise.all(hosts.map(async (h) => ((await isUp(hostOf(h.name))) ? h : undefined)));
   return up.filter((h): h is HostSpec => h !== undefined);
-}
-
-async function writeIfChanged(host: Host, path: string, content: string, mode: number): Promise<boolean> {
-  const cur = await host.readFile(path);
-  if (cur && cur.toString('utf8') === content) return false;
-  await host.writeFile(path, content, { mode });
-  return true;
 }
 
 /** Binds a persistent directory over a path a daemon hard-codes, once per boot (the mount lives in the host's mount namespace). */
@@ -280,18 +275,8 @@ export async function clusterView(p: Platform, hostOf: HostOf, prefer?: readonly
 
 /** Which db hosts carry the database VIP on their private leg. */
 export async function dbVipHolders(p: Platform, hostOf: HostOf): Promise<string[]> {
-  const vip = p.topology.dbVip;
-  if (!vip) return [];
-  const out: string[] = [];
-  for (const h of dbHosts(p.topology)) {
-    try {
-      const r = await hostOf(h.name).run(['ip', '-o', '-4', 'addr', 'show', 'dev', DB_PRIVATE_IF], { allowFail: true });
-      if (r.stdout.includes(` ${vip}/`)) out.push(h.name);
-    } catch (e) {
-      if (!isVardError(e, 'VARD_ERR_HOST_DOWN')) throw e;
-    }
-  }
-  return out;
+  const vip = dbVip(p.topology);
+  return vip ? addressHolders(dbHosts(p.topology).map((h) => h.name), hostOf, DB_PRIVATE_IF, vip) : [];
 }
 
 /** Whether the server on a host accepts writes (running, `read_only` off). */
@@ -354,6 +339,6 @@ export async function reconcileDbCluster(p: Platform, hostOf: HostOf, say: Say):
   if (starting.length) say(`database cluster: starting corosync and pacemaker on ${starting.join(', ')}`);
   await Promise.all(up.map((h) => startClusterDaemons(p, hostOf(h.name))));
   const primary = await waitForPrimary(p, hostOf);
-  if (starting.length) say(`database cluster: ${primary} is primary and holds ${p.topology.dbVip}`);
+  if (starting.length) say(`database cluster: ${primary} is primary and holds ${dbVip(p.topology)}`);
   return primary;
 }

@@ -4,11 +4,11 @@
  * so statements that carry a password are not visible in the process list; identifiers and
  * literals are escaped here and nowhere else.
  */
-import { vardError } from '../errors/index.ts';
-import type { Host } from '../host/index.ts';
-import { redact } from '../host/exec.ts';
-import { dbIdentifierProblems } from '../model/index.ts';
-import { DB_PATHS } from '../render/index.ts';
+import { vardError } from '../../errors/index.ts';
+import type { Host } from '../../host/index.ts';
+import { redact } from '../../host/exec.ts';
+import { dbIdentifierProblems } from '../../model/index.ts';
+import { DB_PATHS } from './render.ts';
 
 /** A backtick-quoted identifier; the name must also pass the allow-list (defence in depth). */
 export function sqlId(name: string, max?: number): string {

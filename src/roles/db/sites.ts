@@ -3,10 +3,10 @@
  * replica). The user may connect from the private segment only and has privileges on its own
  * database only. Deleting takes a final dump first; without a dump the database stays.
  */
-import { vardError } from '../errors/index.ts';
-import type { Host } from '../host/index.ts';
-import { DB_NAME_MAX, DB_USER_MAX, type Platform, type SiteDatabase } from '../model/index.ts';
-import { DB_CHECK_TABLE, DB_PATHS, privateNetMask } from '../render/index.ts';
+import { vardError } from '../../errors/index.ts';
+import type { Host } from '../../host/index.ts';
+import { DB_CHECK_TABLE, DB_NAME_MAX, DB_USER_MAX, type Platform, type SiteDatabase } from '../../model/index.ts';
+import { DB_PATHS, privateNetMask } from './render.ts';
 import { currentPrimary, type HostOf } from './cluster.ts';
 import { query, sqlId, sqlString } from './sql.ts';
 

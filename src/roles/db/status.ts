@@ -3,9 +3,9 @@
  * (seconds and GTID positions), whether semi-synchronous replication is on. `dbAlerts` turns an
  * observation into alerts the service side can open incidents from.
  */
-import { isVardError } from '../errors/index.ts';
-import type { Platform } from '../model/index.ts';
-import { dbHosts } from '../render/index.ts';
+import { isVardError } from '../../errors/index.ts';
+import type { Platform } from '../../model/index.ts';
+import { dbHosts, dbVip } from './render.ts';
 import { clusterView, dbVipHolders, type ClusterView, type HostOf } from './cluster.ts';
 import { query, slaveStatus } from './sql.ts';
 
@@ -114,7 +114,7 @@ export async function dbStatus(p: Platform, hostOf: HostOf): Promise<DbStatus> {
     if (a !== undefined && b !== undefined) lagTransactions[h.name] = Math.max(0, a - b);
   }
   const cluster = await clusterView(p, hostOf).catch(() => undefined);
-  return { vip: p.topology.dbVip ?? '', primary, vipHolders, writable, hosts, cluster, lagTransactions };
+  return { vip: dbVip(p.topology) ?? '', primary, vipHolders, writable, hosts, cluster, lagTransactions };
 }
 
 export type AlertSeverity = 'critical' | 'warning';

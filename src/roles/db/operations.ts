@@ -3,11 +3,11 @@
  * only raises the target's promotion score), rebuilding a replica from the primary (rejoin), and
  * table checksums to prove two servers hold the same data.
  */
-import { waitFor } from '../daemon/index.ts';
-import { isVardError, vardError } from '../errors/index.ts';
-import type { Host } from '../host/index.ts';
-import type { Platform } from '../model/index.ts';
-import { DB_CLONE, DB_PATHS, DB_RESOURCE, dbHosts } from '../render/index.ts';
+import { waitFor } from '../../daemon/index.ts';
+import { isVardError, vardError } from '../../errors/index.ts';
+import type { Host } from '../../host/index.ts';
+import type { Platform } from '../../model/index.ts';
+import { DB_CLONE, DB_PATHS, DB_RESOURCE, dbHosts } from './render.ts';
 import { clusterView, currentPrimary, dbVipHolders, isWritable, type HostOf } from './cluster.ts';
 import { query, scalar, slaveStatus, sqlQuoteExisting, sqlString } from './sql.ts';
 

@@ -1,5 +1,17 @@
-import { configId, hostsWithRole, type HostSpec, type Platform, type Site } from '../model/index.ts';
-import { header, PATHS, type ConfigSet } from './types.ts';
+/**
+ * The load balancers' files, rendered purely from the model and what the other roles ask of the
+ * balancers (`LbContribution`): HAProxy, Varnish, keepalived and the nftables firewall [S8–S10].
+ */
+import { configId, hostsWithRole, type HostSpec, type Platform } from '../../model/index.ts';
+import { BIN_DIR, header, type ConfigSet } from '../../render/index.ts';
+import type { HttpService, LbContribution } from '../contract.ts';
+
+export const LB_ROLE = 'lb';
+export const LB_PATHS = {
+  haproxySocket: '/run/haproxy/admin.sock',
+  varnishWorkdir: '/run/varnish',
+  chkHaproxy: `${BIN_DIR}/chk-haproxy`,
+} as const;
 
 /** Interface names on a load balancer: the public leg carries the VIP; the private leg reaches the backends. */
 export const PUBLIC_IF = 'pub';
@@ -7,8 +19,17 @@ export const PRIVATE_IF = 'priv';
 export const VARNISH_PORT = 6081;
 export const HAPROXY_HEALTH_PORT = 8404;
 
-function bySlug(a: Site, b: Site): number {
-  return a.slug < b.slug ? -1 : a.slug > b.slug ? 1 : 0;
+function byId(a: { readonly id: string }, b: { readonly id: string }): number {
+  return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
+}
+
+/** HTTP services sorted for stable output. */
+function httpServices(lb: LbContribution): HttpService[] {
+  return [...(lb.http ?? [])].sort(byId);
+}
+
+export function backendName(s: { readonly role: string; readonly id: string }): string {
+  return `be_${configId(s.role)}_${configId(s.id)}`;
 }
 
 /** Drupal's session cookie is SESS<hash> over http and SSESS<hash> over https. */
@@ -17,12 +38,11 @@ const SESSION_COOKIE_RE = '(^|;\\s*)S?SESS[A-Za-z0-9_]+=';
 const UNCACHEABLE_PATH_RE = '^/(user|admin)(/|$|\\?)';
 
 function peerOf(p: Platform, self: HostSpec): HostSpec | undefined {
-  return hostsWithRole(p.topology, 'lb').find((h) => h.name !== self.name);
+  return hostsWithRole(p.topology, LB_ROLE).find((h) => h.name !== self.name);
 }
 
-export function renderHaproxy(p: Platform, self: HostSpec): ConfigSet {
-  const webs = hostsWithRole(p.topology, 'web');
-  const sites = [...p.sites].sort(bySlug);
+export function renderHaproxy(p: Platform, self: HostSpec, lb: LbContribution): ConfigSet {
+  const sites = httpServices(lb);
   const peer = peerOf(p, self);
   const L: string[] = [];
   L.push(header('#', `platform ${p.name}, host ${self.name}`).trimEnd());
@@ -30,7 +50,7 @@ export function renderHaproxy(p: Platform, self: HostSpec): ConfigSet {
     'global',
     '  log stdout format raw local0 notice',
     // expose-fd lets a reloaded worker take over the listening sockets: no refused connection on reload.
-    `  stats socket ${PATHS.haproxySocket} mode 600 level admin expose-fd listeners`,
+    `  stats socket ${LB_PATHS.haproxySocket} mode 600 level admin expose-fd listeners`,
     '  maxconn 4096',
     '  hard-stop-after 30s',
     '',
@@ -67,9 +87,10 @@ export function renderHaproxy(p: Platform, self: HostSpec): ConfigSet {
     `  acl drupal_session req.hdr(cookie) -m reg ${SESSION_COOKIE_RE}`,
     `  acl private_path path -m reg ${UNCACHEABLE_PATH_RE}`,
   );
-  for (const s of sites) L.push(`  acl site_${configId(s.slug)} var(txn.site) -m str ${s.domain}`);
+  for (const s of sites) L.push(`  acl site_${configId(s.id)} var(txn.site) -m str ${s.domain}`);
   for (const s of sites) {
-    L.push(`  use_backend be_web_${configId(s.slug)} if site_${configId(s.slug)} !cacheable_method || site_${configId(s.slug)} drupal_session || site_${configId(s.slug)} private_path`);
+    const acl = `site_${configId(s.id)}`;
+    L.push(`  use_backend ${backendName(s)} if ${acl} !cacheable_method || ${acl} drupal_session || ${acl} private_path`);
   }
   L.push('  default_backend be_varnish', '');
   L.push('backend be_varnish', '  option httpchk GET /varnish-health', `  server local 127.0.0.1:${VARNISH_PORT} check`);
@@ -77,30 +98,43 @@ export function renderHaproxy(p: Platform, self: HostSpec): ConfigSet {
   L.push('');
   for (const s of sites) {
     L.push(
-      `backend be_web_${configId(s.slug)}`,
+      `backend ${backendName(s)}`,
       '  balance roundrobin',
       '  option httpchk',
-      `  http-check send meth GET uri /health.txt ver HTTP/1.1 hdr Host ${s.domain}`,
-      ...webs.map((w) => `  server ${w.name} ${w.privateAddress}:${s.port} check`),
+      `  http-check send meth GET uri ${s.healthPath} ver HTTP/1.1 hdr Host ${s.domain}`,
+      ...s.servers.map((w) => `  server ${w.host} ${w.address}:${w.port} check`),
+      '',
+    );
+  }
+  for (const t of [...(lb.tcp ?? [])].sort(byId)) {
+    // Mail and other TCP services: passed through as they are; an active/backup pair sends to the first.
+    L.push(
+      `frontend fe_${configId(t.role)}_${configId(t.id)}`,
+      '  mode tcp',
+      `  bind ${p.topology.publicVip}:${t.port}`,
+      `  default_backend ${backendName(t)}`,
+      '',
+      `backend ${backendName(t)}`,
+      '  mode tcp',
+      ...t.servers.map((w, i) => `  server ${w.host} ${w.address}:${w.port} check${t.activeBackup && i > 0 ? ' backup' : ''}`),
       '',
     );
   }
   return { daemon: 'haproxy', files: [{ path: 'haproxy.cfg', content: L.join('\n') }] };
 }
 
-export function varnishBackendName(web: string, slug: string): string {
-  return `${web}__${configId(slug)}`;
+export function varnishBackendName(server: string, id: string): string {
+  return `${server}__${configId(id)}`;
 }
 
-export function renderVarnish(p: Platform, self: HostSpec): ConfigSet {
-  const webs = hostsWithRole(p.topology, 'web');
-  const sites = [...p.sites].sort(bySlug);
+export function renderVarnish(p: Platform, self: HostSpec, lb: LbContribution): ConfigSet {
+  const sites = httpServices(lb);
   const L: string[] = ['vcl 4.1;', header('#', `platform ${p.name}, host ${self.name}`).trimEnd(), '', 'import directors;', 'import std;', ''];
   // VCL refuses an unused probe, so with no sites there is only the empty default backend.
   if (!sites.length) L.push('backend default none;', '');
   else L.push(
     'probe health {',
-    '  .request = "GET /health.txt HTTP/1.1" "Host: health" "Connection: close";',
+    `  .request = "GET ${sites[0]?.healthPath} HTTP/1.1" "Host: health" "Connection: close";`,
     '  .interval = 1s;',
     '  .timeout = 500ms;',
     '  .window = 3;',
@@ -110,11 +144,11 @@ export function renderVarnish(p: Platform, self: HostSpec): ConfigSet {
     '',
   );
   for (const s of sites) {
-    for (const w of webs) {
+    for (const w of s.servers) {
       L.push(
-        `backend ${varnishBackendName(w.name, s.slug)} {`,
-        `  .host = "${w.privateAddress}";`,
-        `  .port = "${s.port}";`,
+        `backend ${varnishBackendName(w.host, s.id)} {`,
+        `  .host = "${w.address}";`,
+        `  .port = "${w.port}";`,
         '  .probe = health;',
         '  .connect_timeout = 1s;',
         '  .first_byte_timeout = 30s;',
@@ -124,13 +158,13 @@ export function renderVarnish(p: Platform, self: HostSpec): ConfigSet {
   }
   L.push('', 'sub vcl_init {');
   for (const s of sites) {
-    L.push(`  new d_${configId(s.slug)} = directors.round_robin();`);
-    for (const w of webs) L.push(`  d_${configId(s.slug)}.add_backend(${varnishBackendName(w.name, s.slug)});`);
+    L.push(`  new d_${configId(s.id)} = directors.round_robin();`);
+    for (const w of s.servers) L.push(`  d_${configId(s.id)}.add_backend(${varnishBackendName(w.host, s.id)});`);
   }
   L.push('}', '', 'sub vcl_recv {', '  if (req.url == "/varnish-health") {', '    return (synth(200, "OK"));', '  }');
   L.push('  set req.http.X-Vard-Site = std.tolower(regsub(req.http.host, ":[0-9]+$", ""));');
   sites.forEach((s, i) => {
-    L.push(`  ${i === 0 ? 'if' : 'elsif'} (req.http.X-Vard-Site == "${s.domain}") {`, `    set req.backend_hint = d_${configId(s.slug)}.backend();`, '  }');
+    L.push(`  ${i === 0 ? 'if' : 'elsif'} (req.http.X-Vard-Site == "${s.domain}") {`, `    set req.backend_hint = d_${configId(s.id)}.backend();`, '  }');
   });
   L.push(sites.length ? '  else {' : '  {', '    return (synth(404, "No such site on this platform"));', '  }');
   L.push(
@@ -184,7 +218,7 @@ export function renderVarnish(p: Platform, self: HostSpec): ConfigSet {
 export const VRRP_ROUTER_ID = 51;
 
 export function renderKeepalived(p: Platform, self: HostSpec): ConfigSet {
-  const lbs = hostsWithRole(p.topology, 'lb');
+  const lbs = hostsWithRole(p.topology, LB_ROLE);
   const rank = lbs.findIndex((h) => h.name === self.name);
   const priority = 150 - 50 * Math.max(rank, 0);
   const content = [
@@ -196,7 +230,7 @@ export function renderKeepalived(p: Platform, self: HostSpec): ConfigSet {
     '}',
     '',
     'vrrp_script chk_haproxy {',
-    `  script "${PATHS.binDir}/chk-haproxy"`,
+    `  script "${LB_PATHS.chkHaproxy}"`,
     '  interval 1',
     '  fall 2',
     '  rise 2',
@@ -235,8 +269,8 @@ export function chkHaproxyScript(): string {
 }
 
 /** The firewall [S10]: from the public side only the VIP's service ports, and VRRP from the peer. */
-export function renderNftables(p: Platform, self: HostSpec): ConfigSet {
-  const peers = hostsWithRole(p.topology, 'lb').filter((h) => h.name !== self.name && h.publicAddress);
+export function renderNftables(p: Platform, self: HostSpec, lb: LbContribution): ConfigSet {
+  const peers = hostsWithRole(p.topology, LB_ROLE).filter((h) => h.name !== self.name && h.publicAddress);
   const vip = p.topology.publicVip;
   const L = [
     header('#', `platform ${p.name}, host ${self.name}`).trimEnd(),
@@ -254,7 +288,7 @@ export function renderNftables(p: Platform, self: HostSpec): ConfigSet {
   ];
   if (peers.length) L.push(`    iifname "${PUBLIC_IF}" ip saddr { ${peers.map((h) => h.publicAddress).join(', ')} } ip protocol vrrp accept`);
   L.push(
-    `    iifname "${PUBLIC_IF}" ip daddr ${vip} tcp dport { 80 } accept`,
+    `    iifname "${PUBLIC_IF}" ip daddr ${vip} tcp dport { ${publicPorts(lb).join(', ')} } accept`,
     `    iifname "${PUBLIC_IF}" ip daddr ${vip} icmp type echo-request accept`,
     '    counter',
     '  }',
@@ -266,4 +300,9 @@ export function renderNftables(p: Platform, self: HostSpec): ConfigSet {
     '',
   );
   return { daemon: 'nftables', files: [{ path: 'ruleset.nft', content: L.join('\n') }] };
+}
+
+/** The ports the public address serves: HTTP always (the front of every site), plus each TCP service's. */
+export function publicPorts(lb: LbContribution): number[] {
+  return [...new Set([80, ...(lb.tcp ?? []).map((t) => t.port)])].sort((a, b) => a - b);
 }

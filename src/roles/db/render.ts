@@ -3,8 +3,8 @@
  * corosync.conf, the Pacemaker configuration (CIB) and Vard's thin wrapper around the
  * `ocf:heartbeat:mariadb` resource agent. Decisions: docs/designs/0001-database-tier.md.
  */
-import { hostsWithRole, type HostSpec, type Platform, type Topology } from '../model/index.ts';
-import { header } from './types.ts';
+import { hostsWithRole, type HostSpec, type Platform, type Topology } from '../../model/index.ts';
+import { header } from '../../render/index.ts';
 
 /** Where the database tier keeps things on a db or quorum host. /srv survives a reboot in the lab; /run does not. */
 export const DB_PATHS = {
@@ -39,11 +39,19 @@ export const DB_PRIVATE_IF = 'priv';
  */
 export const SEMI_SYNC_TIMEOUT_MS = 5000;
 
+export const DB_ROLE = 'db';
+/** The cluster's third vote: Corosync and Pacemaker, never MariaDB (docs/designs/0001-database-tier.md). */
+export const QUORUM_ROLE = 'quorum';
+
 export function dbHosts(t: Topology): HostSpec[] {
-  return hostsWithRole(t, 'db');
+  return hostsWithRole(t, DB_ROLE);
 }
 export function clusterHosts(t: Topology): HostSpec[] {
-  return t.hosts.filter((h) => h.roles.includes('db') || h.roles.includes('quorum'));
+  return t.hosts.filter((h) => h.roles.includes(DB_ROLE) || h.roles.includes(QUORUM_ROLE));
+}
+/** The database's private address, held by the primary; undefined without a database tier. */
+export function dbVip(t: Topology): string | undefined {
+  return t.vips?.[DB_ROLE];
 }
 
 /** The private segment as MariaDB writes a host mask: `198.18.0.128/255.255.255.128`. */
@@ -165,8 +173,8 @@ function nv(prefix: string, pairs: readonly (readonly [string, string])[]): stri
 export function renderCibConfiguration(p: Platform, replicationPassword: string): string {
   const t = p.topology;
   const dbs = dbHosts(t);
-  const quorum = t.hosts.filter((h) => h.roles.includes('quorum'));
-  const vip = t.dbVip ?? '';
+  const quorum = hostsWithRole(t, QUORUM_ROLE);
+  const vip = dbVip(t) ?? '';
   // Among equal GTIDs ocf:heartbeat:mariadb elects the first node of node_list (its comparison is
   // a strict "greater than"), so the first db host becomes the first primary.
   const nodeList = dbs.map((h) => h.name).join(' ');

@@ -1,0 +1,144 @@
+/**
+ * The database tier [S12]: MariaDB primary/replica with GTID and semi-synchronous replication,
+ * promoted by Pacemaker (`ocf:heartbeat:mariadb` behind a thin wrapper) with a third quorum vote
+ * (the `quorum` role); one database and user per site, dumped before it is dropped.
+ * Decisions: docs/designs/0001-database-tier.md.
+ */
+import { vardError } from '../../errors/index.ts';
+import { dbNameForSlug, dbUserForSlug, hostsWithRole, type Platform, type SiteDatabase } from '../../model/index.ts';
+import type { RoleModule, SecretPort } from '../contract.ts';
+import { registerDbCommands } from './cli.ts';
+import { DB_PORT, DB_ROLE, dbVip, QUORUM_ROLE } from './render.ts';
+import { currentPrimary, reconcileDbCluster } from './cluster.ts';
+import { ensureReplicaRejoined } from './operations.ts';
+import packages from './packages.json' with { type: 'json' };
+import { dumpAndDropSiteDatabase, ensureSiteDatabases } from './sites.ts';
+import { dbAlerts, dbStatus } from './status.ts';
+
+export { currentPrimary, dbVipHolders, parseCrmMon, type ClusterView } from './cluster.ts';
+export { siteDatabaseSql } from './sites.ts';
+export { dbAlerts, dbStatus, formatDbStatus, type DbAlert, type DbStatus } from './status.ts';
+export { rejoin, siteChecksums, switchover, waitReplicaHealthy } from './operations.ts';
+export { query, scalar, sqlId, sqlString } from './sql.ts';
+export { DB_ROLE, QUORUM_ROLE, dbVip } from './render.ts';
+
+/** The secret names this role keeps in the state store. */
+export const REPL_SECRET = 'db:replication';
+export function siteDbSecretName(domain: string): string {
+  return `site:${domain}:db`;
+}
+
+function hasTier(p: Platform): boolean {
+  return dbVip(p.topology) !== undefined;
+}
+
+export const dbRole: RoleModule = {
+  id: DB_ROLE,
+  summary: 'database: MariaDB primary/replica (GTID, semi-sync) promoted by Pacemaker',
+  packages,
+  topology: {
+    privateBlock: 171,
+    // Just below the db hosts' block (field notes §1.6).
+    vipOffset: 170,
+    rules(shape) {
+      const out: { path: string; message: string }[] = [];
+      const dbs = shape.hosts.filter((h) => h.roles.includes(DB_ROLE)).length;
+      const quorum = shape.hosts.filter((h) => h.roles.includes(QUORUM_ROLE)).length;
+      // The promotion rules (one replica, semi-sync) and the quorum arithmetic are written for a pair.
+      if (dbs !== 0 && dbs !== 2) out.push({ path: 'hosts', message: `${dbs} hosts have the role "${DB_ROLE}"; the database tier takes exactly two (primary and replica)` });
+      if (dbs === 2 && quorum !== 1) out.push({ path: 'hosts', message: `a database pair needs exactly one host with the role "${QUORUM_ROLE}" (the third vote that prevents two primaries)` });
+      shape.hosts.forEach((h, i) => {
+        if (h.roles.includes(QUORUM_ROLE) && h.roles.includes(DB_ROLE)) out.push({ path: `hosts.${i}.roles`, message: `a host cannot be both "${DB_ROLE}" and its own third vote "${QUORUM_ROLE}"` });
+      });
+      return out;
+    },
+  },
+  reference: [
+    { name: 'db1', roles: [DB_ROLE] },
+    { name: 'db2', roles: [DB_ROLE] },
+    // The cluster's third vote: without it a cut between db1 and db2 leaves two quorate halves.
+    { name: 'dbq', roles: [QUORUM_ROLE] },
+  ],
+  // The pair and its third vote, plus the one web server and balancer a site needs to be served.
+  testTopology: {
+    source: 'test:db',
+    hosts: [
+      { name: 'lb1', roles: ['lb'] },
+      { name: 'web1', roles: ['web'] },
+      { name: 'db1', roles: [DB_ROLE] },
+      { name: 'db2', roles: [DB_ROLE] },
+      { name: 'dbq', roles: [QUORUM_ROLE] },
+    ],
+  },
+  daemons: {},
+  render: () => [],
+  rollout: { kind: 'active-last' },
+  active: (ctx) => currentPrimary(ctx.platform, ctx.hostOf).catch(() => undefined),
+  async converge(ctx) {
+    if (!hasTier(ctx.platform)) return;
+    await reconcileDbCluster(ctx.platform, ctx.hostOf, ctx.say);
+    await ensureSiteDatabases(ctx.platform, ctx.hostOf);
+  },
+  async onHostRevived(ctx, host) {
+    // A database host that was the primary may carry a transaction nobody acknowledged; if it
+    // cannot resume replication on its own it is rebuilt from the primary (vard db rejoin).
+    if (!hostsWithRole(ctx.platform.topology, DB_ROLE).some((h) => h.name === host)) return;
+    const how = await ensureReplicaRejoined(ctx.platform, ctx.hostOf, host, ctx.say);
+    ctx.say(`${host} is a replica again (${how})`);
+  },
+
+  withSecrets(p: Platform, secrets: SecretPort): Platform {
+    const vip = dbVip(p.topology);
+    if (!vip) return p;
+    const databases: Record<string, SiteDatabase> = {};
+    for (const s of p.sites) {
+      const password = secrets.get(siteDbSecretName(s.domain));
+      if (password) databases[s.slug] = { name: dbNameForSlug(s.slug), user: dbUserForSlug(s.slug), password, host: vip, port: DB_PORT };
+    }
+    const replicationPassword = secrets.get(REPL_SECRET);
+    return { ...p, databases, ...(replicationPassword ? { dbSecrets: { replicationPassword } } : {}) };
+  },
+  onTopology(p, secrets) {
+    // The cluster's own secret exists before anything renders the cluster configuration; sites
+    // recorded before the platform had a database tier get theirs now.
+    if (!hasTier(p)) return;
+    secrets.ensure(REPL_SECRET);
+    for (const s of p.sites) secrets.ensure(siteDbSecretName(s.domain));
+  },
+  onSiteCreate(p, site, secrets) {
+    if (hasTier(p)) secrets.ensure(siteDbSecretName(site.domain));
+  },
+  async finalizeSite(ctx, site) {
+    const db = ctx.platform.databases?.[site.slug];
+    if (!db || !hasTier(ctx.platform)) return undefined;
+    const stamp = new Date().toISOString().replace(/[-:]/g, '').replace(/\.\d+Z$/, 'Z');
+    const r = await dumpAndDropSiteDatabase(ctx.platform, ctx.hostOf, site.domain, db, stamp);
+    return { kind: 'database dump', host: r.dumpHost, path: r.dumpPath, bytes: r.bytes };
+  },
+  onSiteForgotten(site, secrets) {
+    secrets.remove(siteDbSecretName(site.domain));
+  },
+
+  async status(ctx) {
+    if (!hasTier(ctx.platform)) return { healthy: true, summary: 'no database tier', alerts: [] };
+    const s = await dbStatus(ctx.platform, ctx.hostOf);
+    const alerts = dbAlerts(s);
+    return {
+      healthy: alerts.length === 0,
+      summary: `primary ${s.primary ?? 'NONE'}, database address ${s.vip} on ${s.vipHolders.join(', ') || 'no host'}`,
+      alerts: alerts.map((a) => `[${a.severity}] ${a.summary}`),
+      details: { primary: s.primary, vipHolders: s.vipHolders, cluster: s.cluster ? { quorate: s.cluster.quorate, online: s.cluster.online } : undefined, lagTransactions: s.lagTransactions },
+    };
+  },
+  cli: registerDbCommands,
+  api(app, deps) {
+    app.get('/v1/db/status', { schema: { tags: ['platform'], summary: 'The database tier: primary, replicas, lag, alerts (operator staff only)', security: [{ bearer: [] }] } }, async (req) => {
+      deps.requireStaff(req);
+      const ctx = deps.platform();
+      if (!ctx || !hasTier(ctx.platform)) throw vardError('VARD_ERR_DB_NO_TIER', [ctx?.platform.name ?? 'this server']);
+      const s = await dbStatus(ctx.platform, ctx.hostOf);
+      const alerts = dbAlerts(s);
+      return { ...s, healthy: alerts.length === 0, alerts };
+    });
+  },
+};

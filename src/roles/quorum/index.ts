@@ -1,0 +1,28 @@
+/**
+ * The database cluster's third vote: Corosync and Pacemaker, never MariaDB, so a partitioned
+ * primary loses quorum and stops (docs/designs/0001-database-tier.md). Its cluster daemons are
+ * brought up with the database tier's (the `db` role converges every cluster host).
+ */
+import type { RoleModule } from '../contract.ts';
+import { dbRole } from '../db/index.ts';
+import { DB_ROLE, QUORUM_ROLE } from '../db/render.ts';
+import packages from './packages.json' with { type: 'json' };
+
+export const quorumRole: RoleModule = {
+  id: QUORUM_ROLE,
+  summary: "the database cluster's third vote: Corosync + Pacemaker only",
+  packages,
+  topology: {
+    privateBlock: 173,
+    rules(shape) {
+      const dbs = shape.hosts.some((h) => h.roles.includes(DB_ROLE));
+      const quorum = shape.hosts.some((h) => h.roles.includes(QUORUM_ROLE));
+      return !dbs && quorum ? [{ path: 'hosts', message: `the role "${QUORUM_ROLE}" only makes sense beside two "${DB_ROLE}" hosts` }] : [];
+    },
+  },
+  reference: [],
+  testTopology: dbRole.testTopology,
+  daemons: {},
+  render: () => [],
+  rollout: { kind: 'all-at-once' },
+};

@@ -3,26 +3,37 @@
 // no daemon starts in the root namespace) and the npm packages. Idempotent; says what it does.
 // Plain JavaScript with Node built-ins only: it runs before any npm package exists.
 import { spawnSync } from 'node:child_process';
-import { existsSync, statSync, writeFileSync, chmodSync, unlinkSync, readFileSync } from 'node:fs';
+import { existsSync, statSync, writeFileSync, chmodSync, unlinkSync, readFileSync, readdirSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const say = (m) => process.stderr.write(`[setup] ${m}\n`);
 
-/** Debian packages per purpose; the lab runs these real daemons. */
-const PACKAGES = [
-  // the web tier
-  'apache2', 'php8.2-fpm', 'php8.2-cli', 'php8.2-mysql', 'varnish', 'gcc', 'libc6-dev', 'haproxy', 'keepalived', 'nftables',
+/**
+ * Debian packages: what the platform itself needs, then each role's own list
+ * (`src/roles/<role>/packages.json`, the same list the role module declares).
+ */
+const CORE_PACKAGES = [
   // the lab and its probes
   'iproute2', 'util-linux', 'procps', 'coreutils', 'curl', 'socat', 'iputils-ping', 'iputils-arping', 'wrk',
-  // the database tier: MariaDB pair, Pacemaker + Corosync (promotion, quorum), the resource agents, bc (used by ocf:heartbeat:mariadb)
-  'mariadb-server', 'mariadb-client', 'mariadb-backup', 'corosync', 'pacemaker', 'pacemaker-cli-utils', 'resource-agents', 'bc',
   // the ssh transport's tests
   'openssh-server', 'openssh-client',
   // building better-sqlite3 when no prebuilt binary can be fetched
   'python3', 'make', 'g++',
 ];
+
+function rolePackages() {
+  const dir = join(root, 'src', 'roles');
+  const out = [];
+  for (const name of readdirSync(dir).sort()) {
+    const file = join(dir, name, 'packages.json');
+    if (existsSync(file)) out.push(...JSON.parse(readFileSync(file, 'utf8')));
+  }
+  return out;
+}
+
+const PACKAGES = [...new Set([...CORE_PACKAGES, ...rolePackages()])];
 
 function run(argv, opts = {}) {
   const r = spawnSync(argv[0], argv.slice(1), { stdio: opts.quiet ? 'pipe' : 'inherit', env: { ...process.env, ...opts.env }, cwd: opts.cwd ?? root });

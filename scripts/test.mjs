@@ -1,7 +1,9 @@
 #!/usr/bin/env node
 // Runs the test suite: type check, then unit and contract tests, then integration tests against
-// real daemons in network-namespace labs. `node scripts/test.mjs unit` or `integration` runs one
-// tier; other arguments are taken as test files. Node 20's --test takes paths, not globs.
+// real daemons in network-namespace labs (each boots the smallest topology its role declares),
+// then the end-to-end suite, the only one that boots the whole reference platform.
+// `node scripts/test.mjs unit`, `integration` or `e2e` runs one tier; other arguments are taken as
+// test files. Node 20's --test takes paths, not globs.
 import { spawnSync } from 'node:child_process';
 import { readdirSync, statSync } from 'node:fs';
 import { join, relative } from 'node:path';
@@ -27,10 +29,11 @@ function find(dir, re) {
 }
 
 const args = process.argv.slice(2);
-const tier = args[0] === 'unit' || args[0] === 'integration' ? args[0] : args.length ? 'files' : 'all';
+const tier = ['unit', 'integration', 'e2e'].includes(args[0]) ? args[0] : args.length ? 'files' : 'all';
 const unit = [...find(join(root, 'test/unit'), /\.test\.ts$/), ...find(join(root, 'test/contract'), /\.test\.ts$/), ...find(join(root, 'src'), /\.test\.ts$/)];
 const integration = find(join(root, 'test/integration'), /\.test\.ts$/);
-const files = tier === 'unit' ? unit : tier === 'integration' ? integration : tier === 'files' ? args : [...unit, ...integration];
+const e2e = find(join(root, 'test/e2e'), /\.test\.ts$/);
+const files = { unit, integration, e2e, files: args, all: [...unit, ...integration, ...e2e] }[tier];
 
 if (tier === 'all' || tier === 'unit') {
   say('type check (tsc --noEmit)');

@@ -1,5 +1,6 @@
 import { vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
+import { isDeadState, parseCmdline, parseProcStat } from '../host/proc.ts';
 
 /**
  * Daemons run in the foreground under the host's init (lab) or this supervisor's spawn
@@ -24,7 +25,7 @@ export async function spawnDaemon(host: Host, daemon: string, argv: readonly str
   // for that (bounded), so liveness checks never mistake the launcher for a dead daemon.
   const deadline = Date.now() + 3000;
   while (Date.now() < deadline) {
-    const argv0 = (await host.readFile(`/proc/${pid}/cmdline`))?.toString('utf8').split('\0')[0]?.split('/').pop();
+    const argv0 = parseCmdline((await host.readFile(`/proc/${pid}/cmdline`))?.toString('utf8') ?? '')?.[0]?.split('/').pop();
     if (argv0 === undefined || (argv0 !== 'sh' && argv0 !== 'setsid')) break;
     await new Promise((r) => setTimeout(r, 10));
   }
@@ -44,12 +45,11 @@ export async function readPid(host: Host, daemon: string): Promise<number | unde
 export async function livePid(host: Host, daemon: string, binary: string | readonly string[]): Promise<number | undefined> {
   const pid = await readPid(host, daemon);
   if (pid === undefined) return undefined;
-  const cmdline = (await host.readFile(`/proc/${pid}/cmdline`))?.toString('utf8');
-  if (!cmdline) return undefined;
+  const argv = parseCmdline((await host.readFile(`/proc/${pid}/cmdline`))?.toString('utf8') ?? '');
+  if (!argv) return undefined;
   // A daemon may rename itself ("php-fpm: master process …") or still be its launcher (stdbuf).
-  const argv0 = (cmdline.split('\0')[0] ?? '').split('/').pop() ?? '';
-  const stat = (await host.readFile(`/proc/${pid}/stat`))?.toString('utf8') ?? '';
-  if (/\) Z /.test(stat)) return undefined;
+  const argv0 = (argv[0] ?? '').split('/').pop() ?? '';
+  if (isDeadState(parseProcStat((await host.readFile(`/proc/${pid}/stat`))?.toString('utf8') ?? '')?.state)) return undefined;
   const names = typeof binary === 'string' ? [binary] : binary;
   return names.some((b) => argv0.startsWith(b)) ? pid : undefined;
 }

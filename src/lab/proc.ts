@@ -3,6 +3,7 @@
  * command line have not just been checked, because PIDs are reused and other labs share the machine.
  */
 import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { isDeadState, parseCmdline, parseProcStat } from '../host/proc.ts';
 import { ANY_LAB_PREFIX_RE } from './names.ts';
 
 export function sleep(ms: number): Promise<void> {
@@ -12,38 +13,24 @@ export function sleep(ms: number): Promise<void> {
 /** The argv of a process, or undefined if it is gone (or a zombie, whose cmdline is empty). */
 export function readCmdline(pid: number): string[] | undefined {
   try {
-    const raw = readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    if (raw === '') return undefined;
-    return raw.replace(/\0$/, '').split('\0');
+    return parseCmdline(readFileSync(`/proc/${pid}/cmdline`, 'utf8'));
   } catch {
     return undefined;
   }
 }
 
-/**
- * State letter and start time (field 22) from /proc/<pid>/stat.
- * Sample: `4242 (sleep) S 1 4242 4242 0 -1 4194560 … 20 0 1 0 98765 …` — the comm field may hold
- * spaces and parentheses, so fields are counted after the last ')'.
- */
 export function procStat(pid: number): { state: string; startTime: string } | undefined {
-  let s: string;
   try {
-    s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return undefined;
   }
-  const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
-  // rest[0] is field 3 (state), so field 22 is rest[19].
-  const state = rest[0];
-  const startTime = rest[19];
-  if (state === undefined || startTime === undefined) return undefined;
-  return { state, startTime };
 }
 
 /** Alive and not a zombie; with `startTime`, also the very process that was recorded. */
 export function isAlive(pid: number, startTime?: string): boolean {
   const st = procStat(pid);
-  if (!st || st.state === 'Z' || st.state === 'X') return false;
+  if (!st || isDeadState(st.state)) return false;
   return startTime === undefined || st.startTime === startTime;
 }
 

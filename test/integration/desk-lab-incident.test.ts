@@ -16,7 +16,7 @@ let P: TestPlatform;
 const SITE = 'shop.acme.example';
 
 before(async () => {
-  P = await startPlatform('tinc', PRESETS.reference!);
+  P = await startPlatform('tinc', PRESETS['test-web']!);
   await P.ctx.service.createSite({ domain: SITE, customer: 'acme' });
 });
 after(async () => {

@@ -10,7 +10,7 @@ let P: TestPlatform;
 const SITE = 'front.example.com';
 
 before(async () => {
-  P = await startPlatform('tlbf', PRESETS.reference!);
+  P = await startPlatform('tlbf', PRESETS['test-lb']!);
   const r = await P.cli(['site', 'create', SITE]);
   assert.equal(r.code, 0, r.stderr);
 });

@@ -15,9 +15,11 @@ import { haproxyCommand } from '../../src/roles/lb/runtime.ts';
 import { hammer, httpGet, startPlatform, until, type TestPlatform } from './helpers/platform.ts';
 
 let P: TestPlatform;
+/** The web servers of the topology under test, by name. */
+const WEBS = () => P.lab.topology.hosts.filter((h) => h.roles.includes('web')).map((h) => h.name).sort();
 
 before(async () => {
-  P = await startPlatform('tweb1', PRESETS.reference!);
+  P = await startPlatform('tweb1', PRESETS['test-web']!);
 });
 after(async () => {
   await P?.teardown();
@@ -53,7 +55,7 @@ test('a created site is served through the public address by PHP on its own port
     assert.match(r.body, /alpha\.example\.com/);
     served.add(String(r.headers['x-served-by']));
   }
-  assert.deepEqual([...served].sort(), ['web1', 'web2', 'web3']);
+  assert.deepEqual([...served].sort(), WEBS());
   // Its own port on every web server, reached from a load balancer's private side.
   const lb1 = P.lab.host('lb1');
   for (const w of P.lab.topology.hosts.filter((h) => h.roles.includes('web'))) {
@@ -96,9 +98,9 @@ test('anonymous GETs are cached by Varnish; sessions, POST, /user and /admin go 
   }
   // Both proxies probe every web server.
   const stat = await haproxyCommand(P.lab.host('lb1'), ['show stat']);
-  for (const w of ['web1', 'web2', 'web3']) assert.match(stat, new RegExp(`^be_web_alpha_example_com,${w},.*,UP,`, 'm'));
+  for (const w of WEBS()) assert.match(stat, new RegExp(`^be_web_alpha_example_com,${w},.*,UP,`, 'm'));
   const backends = await P.lab.host('lb1').run(['varnishadm', '-n', '/run/varnish', 'backend.list', '-p']);
-  for (const w of ['web1', 'web2', 'web3']) assert.match(backends.stdout, new RegExp(`${w}__alpha_example_com\\s+probe\\s+\\d+/\\d+\\s+healthy`));
+  for (const w of WEBS()) assert.match(backends.stdout, new RegExp(`${w}__alpha_example_com\\s+probe\\s+\\d+/\\d+\\s+healthy`));
 });
 
 test('only the public service ports of the load balancers are reachable from the Internet [S10]', async () => {
@@ -144,13 +146,13 @@ test('bad input is refused with a clear error and the running configuration is u
 });
 
 test('a configuration its daemon rejects never replaces the running one', async () => {
-  const lb2 = P.lab.host('lb2');
-  const cur = await lb2.readlink('/etc/vard/haproxy/current');
+  const lb = P.lab.host('lb1');
+  const cur = await lb.readlink('/etc/vard/haproxy/current');
   const bad = { daemon: 'haproxy' as const, files: [{ path: 'haproxy.cfg', content: 'global\nfrontend x\n  bind :80\n  use_backend nowhere\n' }] };
-  await assert.rejects(applyConfigSet(lb2, bad, LB_DAEMONS.haproxy!), (e) => isVardError(e, 'VARD_ERR_CONFIG_REJECTED') && /haproxy on lb2/.test(e.message));
-  assert.equal(await lb2.readlink('/etc/vard/haproxy/current'), cur);
-  assert.equal(await LB_DAEMONS.haproxy!.running(lb2), true);
-  assert.deepEqual((await lb2.list('/etc/vard/haproxy')).filter((n) => n.endsWith('.staging')), []);
+  await assert.rejects(applyConfigSet(lb, bad, LB_DAEMONS.haproxy!), (e) => isVardError(e, 'VARD_ERR_CONFIG_REJECTED') && /haproxy on lb1/.test(e.message));
+  assert.equal(await lb.readlink('/etc/vard/haproxy/current'), cur);
+  assert.equal(await LB_DAEMONS.haproxy!.running(lb), true);
+  assert.deepEqual((await lb.list('/etc/vard/haproxy')).filter((n) => n.endsWith('.staging')), []);
 });
 
 test('creating a second site while a client hammers the first fails no request', async () => {

@@ -1,0 +1,78 @@
+// The end-to-end suite: the whole reference platform of the source document (two load balancers,
+// three web servers, the database pair and its quorum host), driven through the real CLI. The only
+// test that boots every role at once; each role's own integration test boots its smallest topology.
+import assert from 'node:assert/strict';
+import { after, before, test } from 'node:test';
+import { PRESETS, ROLES } from '../../src/roles/registry.ts';
+import { httpGet, startPlatform, type TestPlatform } from '../integration/helpers/platform.ts';
+
+let P: TestPlatform;
+const D10 = 'www.e2e.example.com';
+const D7 = 'legacy.e2e.example.org';
+
+before(async () => {
+  P = await startPlatform('te2e', PRESETS.reference!);
+});
+after(async () => {
+  await P?.teardown();
+});
+
+interface StatusJson {
+  hosts: { name: string; roles: string[]; up: boolean; daemons: { daemon: string; role: string; running: boolean; inSync: boolean }[] }[];
+  roles: Record<string, { healthy: boolean; summary: string; alerts: string[] }>;
+  activeLb?: string;
+  healthy: boolean;
+}
+
+async function cliJson<T>(args: string[]): Promise<T> {
+  const r = await P.cli(['--json', ...args]);
+  assert.equal(r.code, 0, `vard ${args.join(' ')}: ${r.stderr}`);
+  return JSON.parse(r.stdout) as T;
+}
+
+test('every host of every role is converged: all daemons run in sync, each role healthy, and a dry run plans nothing', async () => {
+  const s = await cliJson<StatusJson>(['status']);
+  assert.deepEqual(s.hosts.map((h) => h.name).sort(), PRESETS.reference!.hosts.map((h) => h.name).sort());
+  for (const h of s.hosts) {
+    assert.ok(h.up, `${h.name} up`);
+    for (const d of h.daemons) assert.ok(d.running && d.inSync, `${h.name} ${d.daemon}: ${JSON.stringify(d)}`);
+  }
+  // Every role the reference platform uses renders something for its hosts or reports its health.
+  for (const r of ROLES) {
+    const hosts = s.hosts.filter((h) => h.roles.includes(r.id));
+    assert.ok(hosts.length > 0, `the reference platform has a host with role ${r.id}`);
+  }
+  for (const [id, r] of Object.entries(s.roles)) assert.ok(r.healthy, `${id}: ${r.summary} ${r.alerts.join('; ')}`);
+  assert.ok(s.activeLb);
+  const plan = await cliJson<{ steps: string[] }>(['apply', '--dry-run']);
+  assert.deepEqual(plan.steps, []);
+});
+
+test('a Drupal 10 and a Drupal 7 site are served through the public address by every web server and write to the database', async () => {
+  await cliJson(['site', 'create', D10, '--customer', 'acme']);
+  await cliJson(['site', 'create', D7, '--customer', 'acme', '--drupal', '7']);
+  for (const domain of [D10, D7]) {
+    const served = new Set<string>();
+    for (let i = 0; i < 12; i++) {
+      const r = await httpGet(P.vip, domain, '/', { headers: { Cookie: 'SESSe2e=1' } });
+      assert.equal(r.status, 200, `${domain}: ${r.status}`);
+      served.add(String(r.headers['x-served-by']));
+    }
+    assert.deepEqual([...served].sort(), ['web1', 'web2', 'web3']);
+    const db = await httpGet(P.vip, domain, '/db-check.php');
+    assert.equal(db.status, 200, db.body);
+  }
+  const plan = await cliJson<{ steps: string[] }>(['apply', '--dry-run']);
+  assert.deepEqual(plan.steps, [], 'converged after the creates');
+});
+
+test('deleting a site keeps its final dump and leaves the platform converged and healthy', async () => {
+  const r = await cliJson<{ kept: { kind: string; path: string; bytes: number }[] }>(['site', 'delete', D7]);
+  assert.equal(r.kept.length, 1);
+  assert.ok(r.kept[0]!.bytes > 0);
+  assert.equal((await httpGet(P.vip, D7, '/')).status, 404);
+  assert.equal((await httpGet(P.vip, D10, '/')).status, 200);
+  const s = await cliJson<StatusJson>(['status']);
+  assert.ok(s.healthy, JSON.stringify(s.roles));
+  assert.deepEqual((await cliJson<{ steps: string[] }>(['apply', '--dry-run'])).steps, []);
+});

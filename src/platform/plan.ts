@@ -83,7 +83,7 @@ export function planPlatform(input: PlanInput): Plan {
     for (const set of input.desired.get(host) ?? []) {
       if (set.role !== role) continue;
       const st = o?.sets.find((s) => s.daemon === set.daemon);
-      if (st && st.current === set.version) continue;
+      if (st && st.current === set.version && st.running) continue;
       out.push({ kind: 'apply', host, role, daemon: set.daemon, action: st?.running ? 'reload' : 'start', ...(st?.current ? { from: st.current } : {}), to: set.version });
     }
     return out;

@@ -3,10 +3,15 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isVardError, vardError } from '../errors/index.ts';
-import type { Actor, Desk } from '../desk/index.ts';
+import { requireStaff, type Actor, type Desk } from '../desk/index.ts';
+import { platformStatus } from '../platform/status.ts';
+import type { RoleApiDeps, RoleContext } from '../roles/contract.ts';
+import { ROLES } from '../roles/registry.ts';
 
 export interface AppDeps {
   readonly desk: Desk;
+  /** The platform this server runs beside, for the platform routes; without it they answer 404. */
+  readonly platform?: () => RoleContext | undefined;
   /** Fastify's logger; off by default (tests, CLI). */
   readonly logger?: boolean;
 }
@@ -162,6 +167,19 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
   app.get('/v1/audit', { schema: { tags: ['audit'], security: bearer, querystring: z.object({ limit: z.coerce.number().int().min(1).max(1000).optional() }) } }, async (req) =>
     desk.auditLog(actorOf(req), req.query.limit),
   );
+
+  // The platform: its status, and each role's own routes (operator staff only).
+  const roleDeps: RoleApiDeps = {
+    platform: deps.platform ?? (() => undefined),
+    requireStaff: (req) => requireStaff(actorOf(req as FastifyRequest), 'see the platform'),
+  };
+  app.get('/v1/status', { schema: { tags: ['platform'], security: bearer, summary: 'Hosts, daemons, each role’s health, who holds the public address (operator staff only)' } }, async (req) => {
+    roleDeps.requireStaff(req);
+    const ctx = roleDeps.platform();
+    if (!ctx) throw vardError('VARD_ERR_PLATFORM_MISSING', ['this server']);
+    return platformStatus(ctx.platform, ctx.hostOf);
+  });
+  for (const r of ROLES) r.api?.(app, roleDeps);
 
   await app.ready();
   return app;

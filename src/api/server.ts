@@ -2,7 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { vardError } from '../errors/index.ts';
 import { emailNotifier, httpSiteProbe, webhookNotifier, type Desk, type IncidentMonitor, type Notifier } from '../desk/index.ts';
 import { startSupportListener, type Mailer, type SupportListener } from '../mail/index.ts';
-import { buildApp } from './app.ts';
+import { buildApp, type AppDeps } from './app.ts';
 
 export interface ServerOptions {
   readonly desk: Desk;
@@ -22,6 +22,8 @@ export interface ServerOptions {
    */
   readonly probe?: { readonly address: string; readonly port?: number; readonly path?: string; readonly intervalMs?: number; readonly threshold?: number };
   readonly logger?: boolean;
+  /** The platform beside this server, for `/v1/status` and the roles' routes. */
+  readonly platform?: AppDeps['platform'];
 }
 
 export interface RunningServer {
@@ -51,7 +53,7 @@ export async function startServer(o: ServerOptions): Promise<RunningServer> {
   const monitor = desk.monitor({ threshold: o.probe?.threshold ?? 3, notifiers });
 
   await desk.inbox.processPending();
-  const app = await buildApp({ desk, logger: o.logger });
+  const app = await buildApp({ desk, logger: o.logger, ...(o.platform ? { platform: o.platform } : {}) });
   const api = parseHostPort(o.listen, 8080);
   let apiAddress: string;
   try {

@@ -1,5 +1,5 @@
 import type { Command } from 'commander';
-import { startServer, type RunningServer } from '../api/index.ts';
+import { startServer, type RunningServer, type ServerOptions } from '../api/index.ts';
 import { openDesk, staffActor } from '../desk/index.ts';
 import { isVardError } from '../errors/index.ts';
 import { checkLabName, labDown, labStatus, labUp, reapStaleLabs } from '../lab/index.ts';
@@ -29,11 +29,13 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
       let down: Promise<void> | undefined;
       let server: RunningServer | undefined;
       let db: Db | undefined;
+      let closePlatform = (): void => undefined;
       const teardown = (why: string): Promise<void> =>
         (down ??= (async () => {
           progress(`\n${why}: stopping the API and tearing the lab down`);
           await server?.close().catch(() => undefined);
           db?.close();
+          closePlatform();
           await labDown(g.lab, { progress }).catch((e: unknown) => progress(`teardown failed: ${(e as Error).message}`));
         })());
       const stopped = new Promise<void>((resolve) => {
@@ -52,7 +54,10 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
           ctx.close();
         }
         const s = await labStatus(lab);
-        const api = await startDesk(g.state, o, s.publicVip);
+        // The API's platform routes (/v1/status, /v1/db/status) read the platform through this.
+        const live = openPlatform(g, undefined, lab);
+        closePlatform = () => live.close();
+        const api = await startDesk(g.state, o, s.publicVip, () => ({ platform: live.service.platform(), hostOf: (n: string) => lab.host(n), say: () => undefined }));
         server = api.server;
         db = api.db;
         const secs = ((Date.now() - t0) / 1000).toFixed(1);
@@ -69,6 +74,7 @@ export function registerDemoCommand(program: Command, globals: Globals): void {
               ? [
                   `The service desk API: ${server.apiAddress} (OpenAPI at ${server.apiAddress}/openapi.json)`,
                   `  curl -H 'Authorization: Bearer ${api.token}' ${server.apiAddress}/v1/sites`,
+                  `  curl -H 'Authorization: Bearer ${api.token}' ${server.apiAddress}/v1/status`,
                   ...(server.smtp ? [`Support mail is taken on ${server.smtp.address}:${server.smtp.port}; every site is probed through ${s.publicVip} every 10 s.`] : []),
                   '',
                 ]
@@ -102,6 +108,7 @@ async function startDesk(
   state: string,
   o: { listen: string; smtpListen: string },
   vip: string,
+  platformView: ServerOptions['platform'],
 ): Promise<{ server?: RunningServer; db?: Db; token?: string; why?: string }> {
   const db = openDb(state);
   try {
@@ -116,7 +123,7 @@ async function startDesk(
       if (!isVardError(e)) throw e; // already there from an earlier run
     }
     const { token } = desk.people.createToken(actor, email, 'demo');
-    const server = await startServer({ desk, listen: o.listen, smtpListen: o.smtpListen, probe: { address: vip, intervalMs: 10_000 } });
+    const server = await startServer({ desk, listen: o.listen, smtpListen: o.smtpListen, probe: { address: vip, intervalMs: 10_000 }, platform: platformView });
     return { server, db, token };
   } catch (e) {
     db.close();

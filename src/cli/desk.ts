@@ -5,6 +5,7 @@ import { parseHostPort, startServer } from '../api/server.ts';
 import { openDesk, staffActor, type Actor, type Desk, type Incident, type ServiceTargets, type Ticket } from '../desk/index.ts';
 import { vardError } from '../errors/index.ts';
 import { smtpMailer, type Mailer } from '../mail/index.ts';
+import { openPlatform } from '../platform/context.ts';
 import { openDb, PlatformStore } from '../store/index.ts';
 import { emit, progress, type GlobalOptions, type Globals } from './context.ts';
 
@@ -410,7 +411,10 @@ export function registerDeskCommands(program: Command, globals: Globals): void {
       const platform = new PlatformStore(db);
       const desk = openDesk({ db, sites: () => platform.sites(), mailer, supportAddress: supportAddress() });
       const probe = o.probeAddress ? parseHostPort(o.probeAddress, 80) : undefined;
+      // The platform routes read the platform recorded in the same state file, if there is one.
+      const live = openPlatform(g);
       const server = await startServer({
+        platform: () => (platform.platform() ? { platform: live.service.platform(), hostOf: (n: string) => live.lab.host(n), say: () => undefined } : undefined),
         desk,
         listen: o.listen,
         smtpListen: o.smtpListen === 'off' ? undefined : o.smtpListen,
@@ -433,6 +437,7 @@ export function registerDeskCommands(program: Command, globals: Globals): void {
       });
       await server.close();
       mailer?.close();
+      live.close();
       db.close();
     });
 }

@@ -89,6 +89,9 @@ export function planPlatform(input: PlanInput): Plan {
     return out;
   };
   const reloads = (steps: readonly Step[]) => steps.some((s) => s.kind === 'apply' && s.action === 'reload');
+  /** Every set of the role on the host runs (whatever its version): the host takes requests now. */
+  const servesNow = (host: string, role: string): boolean =>
+    (input.desired.get(host) ?? []).filter((d) => d.role === role).every((d) => obs.get(host)?.sets.find((s) => s.daemon === d.daemon)?.running === true);
 
   const phase = (r: PlanRole): Step[] => {
     const mine = hosts.filter((h) => obs.get(h)?.roles.includes(r.id));
@@ -102,12 +105,17 @@ export function planPlatform(input: PlanInput): Plan {
         out.push(...c);
       }
     } else if (r.rollout.kind === 'one-at-a-time') {
-      for (const h of mine) {
+      // Hosts that serve nothing now (a daemon stopped or never started) go first: starting them
+      // adds capacity before any serving host is drained.
+      const serving = new Set(mine.filter((h) => servesNow(h, r.id)));
+      for (const h of [...mine.filter((x) => !serving.has(x)), ...mine.filter((x) => serving.has(x))]) {
         const c = changes(h, r.id);
         if (!c.length) continue;
-        // A host alone in its role is not drained: there is no other server to take over.
-        const drain = r.rollout.drain && mine.length > 1 && reloads(c);
+        // Drained only while another host of the role serves: draining the last one would leave
+        // nothing to take its requests, so it reloads in place (gracefully) instead.
+        const drain = r.rollout.drain && reloads(c) && [...serving].some((x) => x !== h);
         out.push(...(drain ? [{ kind: 'drain', host: h, role: r.id } as const] : []), ...c, ...(drain ? [{ kind: 'undrain', host: h, role: r.id } as const] : []));
+        serving.add(h);
       }
     } else {
       for (const h of mine) out.push(...changes(h, r.id));

@@ -152,3 +152,17 @@ test('bad input gets coded 400s; every change lands in the audit log with who an
   assert.equal(audit.at(-1)?.at, '2026-11-10T09:00:00.000Z');
   assert.equal((await call('eva', 'GET', '/v1/audit')).statusCode, 403);
 });
+
+test('the platform routes (core status and each role’s own) are published, staff only, and say when no platform is attached', async (t) => {
+  const { app, call } = await setup(t);
+  const doc = (await app.inject({ method: 'GET', url: OPENAPI_PATH })).json();
+  for (const p of ['/v1/status', '/v1/db/status']) assert.ok(doc.paths[p], `missing ${p}`);
+  for (const url of ['/v1/status', '/v1/db/status']) {
+    const customer = await call('eva', 'GET', url);
+    assert.equal(customer.statusCode, 403, url);
+    assert.equal(customer.json().code, 'VARD_ERR_AUTH_FORBIDDEN');
+    const staff = await call('anna', 'GET', url);
+    assert.equal(staff.statusCode, 404, url);
+    assert.match(staff.json().code, /VARD_ERR_(PLATFORM_MISSING|DB_NO_TIER)/);
+  }
+});

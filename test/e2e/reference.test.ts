@@ -3,7 +3,10 @@
 // test that boots every role at once; each role's own integration test boots its smallest topology.
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
+import { buildApp } from '../../src/api/index.ts';
+import { openDesk, staffActor } from '../../src/desk/index.ts';
 import { PRESETS, ROLES } from '../../src/roles/registry.ts';
+import { openDb } from '../../src/store/index.ts';
 import { httpGet, startPlatform, type TestPlatform } from '../integration/helpers/platform.ts';
 
 let P: TestPlatform;
@@ -75,4 +78,21 @@ test('deleting a site keeps its final dump and leaves the platform converged and
   const s = await cliJson<StatusJson>(['status']);
   assert.ok(s.healthy, JSON.stringify(s.roles));
   assert.deepEqual((await cliJson<{ steps: string[] }>(['apply', '--dry-run'])).steps, []);
+});
+
+test('the API shows the platform: core status and the database role’s own route, for operator staff', async (t) => {
+  const desk = openDesk({ db: openDb(':memory:'), sites: () => P.ctx.service.sites(), scrypt: { logN: 10, r: 8, p: 1 } });
+  const root = staffActor('cli:root');
+  await desk.people.addUser(root, { email: 'ops@operator.example', role: 'staff' });
+  const token = desk.people.createToken(root, 'ops@operator.example').token;
+  const app = await buildApp({ desk, platform: () => ({ platform: P.ctx.service.platform(), hostOf: (n) => P.lab.host(n), say: () => undefined }) });
+  t.after(() => app.close());
+  const get = (url: string) => app.inject({ method: 'GET', url, headers: { authorization: `Bearer ${token}` } });
+  const status = await get('/v1/status');
+  assert.equal(status.statusCode, 200, status.body);
+  assert.equal(status.json().healthy, true, status.body);
+  const db = await get('/v1/db/status');
+  assert.equal(db.statusCode, 200, db.body);
+  assert.ok(['db1', 'db2'].includes(db.json().primary), db.body);
+  assert.equal(db.json().healthy, true, db.body);
 });

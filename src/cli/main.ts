@@ -9,7 +9,7 @@ import { registerDeskCommands } from './desk.ts';
 import { registerLabCommands } from './lab.ts';
 import { registerPlatformCommands } from './platform.ts';
 
-export function buildProgram(): Command {
+function buildProgram(): Command {
   const program = new Command('vard')
     .description('Vard: managed hosting for Drupal sites on a high-availability cluster of real daemons')
     .option('--lab <name>', 'the lab/platform to act on (env VARD_LAB)', undefined)

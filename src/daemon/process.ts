@@ -32,7 +32,7 @@ export async function spawnDaemon(host: Host, daemon: string, argv: readonly str
   return pid;
 }
 
-export async function readPid(host: Host, daemon: string): Promise<number | undefined> {
+async function readPid(host: Host, daemon: string): Promise<number | undefined> {
   const raw = (await host.readFile(pidfileOf(daemon)))?.toString('utf8').trim();
   const pid = raw ? Number(raw) : NaN;
   return Number.isInteger(pid) && pid > 0 ? pid : undefined;

@@ -53,7 +53,7 @@ const toNotice = (r: NoticeRow): Notice => ({
 });
 
 /** Validates per-contract targets; [S3] caps the off-hours response at 60 minutes. */
-export function targetProblems(t: Partial<ServiceTargets>): Problem[] {
+function targetProblems(t: Partial<ServiceTargets>): Problem[] {
   const p: Problem[] = [];
   const pos = (k: keyof ServiceTargets, v: number | undefined): void => {
     if (v !== undefined && !(Number.isFinite(v) && v > 0)) p.push({ path: k, message: `must be a positive number, got ${v}` });

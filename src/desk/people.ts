@@ -49,7 +49,7 @@ const toUser = (r: UserRow): User => ({
 const SLUG = /^[a-z][a-z0-9-]{0,39}$/;
 const DOMAIN = /^(?=.{1,253}$)[a-z0-9](?:[a-z0-9-]*[a-z0-9])?(?:\.[a-z0-9](?:[a-z0-9-]*[a-z0-9])?)+$/;
 
-export const customerInput = z.object({
+const customerInput = z.object({
   slug: z.string(),
   name: z.string().optional(),
   mailDomains: z.array(z.string()).optional(),
@@ -58,7 +58,7 @@ export const customerInput = z.object({
 });
 export type CustomerInput = z.infer<typeof customerInput>;
 
-export const userInput = z.object({
+const userInput = z.object({
   email: z.string(),
   name: z.string().optional(),
   role: z.enum(['staff', 'customer']),

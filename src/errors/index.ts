@@ -15,7 +15,6 @@ function def(status: number, exit: number, template: string): Def {
 }
 
 export const catalogue = {
-  VARD_ERR_MODEL_INVALID: def(400, 2, 'The model is invalid:\n%s'),
   VARD_ERR_TOPOLOGY_INVALID: def(400, 2, 'The topology is invalid:\n%s'),
   VARD_ERR_TOPOLOGY_UNREADABLE: def(400, 2, 'Cannot read the topology file %s: %s'),
   VARD_ERR_USAGE: def(400, 2, '%s'),
@@ -63,7 +62,6 @@ export const catalogue = {
   VARD_ERR_DESK_INCIDENT_NOT_FOUND: def(404, 3, 'Incident %s not found'),
   VARD_ERR_DESK_INCIDENT_RESOLVED: def(409, 4, 'Incident %s is already resolved'),
   VARD_ERR_DESK_INBOX_NOT_FOUND: def(404, 3, 'Inbound message %s not found'),
-  VARD_ERR_MAIL_TOO_LARGE: def(413, 2, 'The message is larger than the %s bytes accepted'),
   VARD_ERR_MAIL_SEND_FAILED: def(502, 5, 'Sending mail to %s failed: %s'),
   VARD_ERR_MAIL_LISTEN_FAILED: def(500, 8, 'Cannot listen for mail on %s: %s'),
   VARD_ERR_API_INVALID: def(400, 2, 'The request is invalid:\n%s'),
@@ -81,7 +79,6 @@ export const catalogue = {
   VARD_ERR_DB_SWITCHOVER: def(502, 12, 'Switchover to %s failed: %s'),
   VARD_ERR_DB_REJOIN: def(502, 12, 'Rejoining %s as a replica failed: %s'),
   VARD_ERR_DB_DUMP: def(502, 12, 'The final dump of %s failed, so its database was kept: %s'),
-  VARD_ERR_DB_UNHEALTHY: def(503, 13, 'The database tier is unhealthy: %s'),
   VARD_ERR_INTERNAL: def(500, 1, 'Internal error: %s'),
 } as const satisfies Record<string, Def>;
 

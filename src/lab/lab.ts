@@ -441,11 +441,6 @@ export async function labExec(lab: LabHandle, host: string, argv: readonly strin
   });
 }
 
-/** Waits (bounded) until a host's init is gone; for tests. */
-export async function waitInitGone(pid: number, ms = 5000): Promise<boolean> {
-  return (await waitGone([pid], ms)).length === 0;
-}
-
 /** The lab's switch namespace name, for probes that want to sit on the bridges. */
 export function labSwitchNs(lab: LabHandle): string {
   return switchNs(lab.name);

@@ -19,7 +19,7 @@ export function readCmdline(pid: number): string[] | undefined {
   }
 }
 
-export function procStat(pid: number): { state: string; startTime: string } | undefined {
+function procStat(pid: number): { state: string; startTime: string } | undefined {
   try {
     return parseProcStat(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
@@ -48,7 +48,7 @@ function inodeKey(path: string): string | undefined {
 }
 
 /** Network namespaces named in /run/netns, as name → device:inode. */
-export function namedNetns(): Map<string, string> {
+function namedNetns(): Map<string, string> {
   const out = new Map<string, string>();
   let names: string[] = [];
   try {

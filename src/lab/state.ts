@@ -35,7 +35,7 @@ export interface LabRecord {
   createdAt: string;
 }
 
-export function labJsonPath(name: string): string {
+function labJsonPath(name: string): string {
   return join(labDir(name), 'lab.json');
 }
 

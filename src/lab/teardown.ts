@@ -226,7 +226,7 @@ export function ownerAlive(lab: string): boolean {
 }
 
 /** Every lab name with a trace on this machine: directories, namespaces and root links matching the Vard pattern. */
-export function knownLabs(): string[] {
+function knownLabs(): string[] {
   const names = new Set<string>(listLabDirs());
   let netns: string[] = [];
   try {

@@ -1,4 +1,3 @@
-import { z } from 'zod';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
 import { domainProblems, isSlugLike, slugForDomain, unixUserForSlug } from './names.ts';
 import { DRUPAL_MAJORS, type DrupalMajor, type Site } from './types.ts';
@@ -11,7 +10,7 @@ export interface SiteRequest {
 
 /** The first port handed to a site; one port per site on every web server [S11]. */
 export const FIRST_SITE_PORT = 8081;
-export const LAST_SITE_PORT = 8999;
+const LAST_SITE_PORT = 8999;
 
 /**
  * Validates a create request against the existing sites and returns the new site's record.
@@ -48,13 +47,3 @@ export function newSite(req: SiteRequest, existing: readonly Site[], now: Date):
     createdAt: now.toISOString(),
   };
 }
-
-export const siteRecordSchema = z.object({
-  domain: z.string(),
-  slug: z.string(),
-  customer: z.string(),
-  drupal: z.union([z.literal(7), z.literal(10)]),
-  port: z.number().int(),
-  unixUser: z.string(),
-  createdAt: z.string(),
-});

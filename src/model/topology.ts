@@ -82,8 +82,7 @@ export function parseTopologyShape(text: string, source: string, catalog: RoleCa
 }
 
 const PUBLIC_LB_BASE = 2;
-export const PUBLIC_VIP_OFFSET = 100;
-export const UPLINK_OFFSET = 1;
+const PUBLIC_VIP_OFFSET = 100;
 
 /**
  * Gives every host of a shape its addresses inside one /24 (`base` is its first three octets,

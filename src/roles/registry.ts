@@ -20,10 +20,6 @@ export const ROLES: readonly RoleModule[] = [
 
 export const ROLE_CATALOG: RoleCatalog = ROLES;
 
-export function roleById(id: string): RoleModule | undefined {
-  return ROLES.find((r) => r.id === id);
-}
-
 /**
  * Ready-made topologies: `reference` is the platform of the source document (every role's
  * reference hosts, front to back); `single` is everything a site needs on one host; `test-<role>`

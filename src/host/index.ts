@@ -3,4 +3,4 @@ export { localHost } from './local.ts';
 export { netnsHost } from './netns.ts';
 export { redact } from './exec.ts';
 export { sshHost, quoteArgv, type SshTarget } from './ssh.ts';
-export { addressHolders, writeIfChanged } from './files.ts';
+export { addressHolders, interfaceState, writeIfChanged } from './files.ts';

@@ -7,13 +7,13 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
-import { netnsHost, type Host } from '../host/index.ts';
+import { interfaceState, netnsHost, type Host } from '../host/index.ts';
 import { addressTopology, shapeProblems, type HostSpec, type Role, type Topology, type TopologyShape } from '../model/index.ts';
 import { ROLE_CATALOG } from '../roles/registry.ts';
 import { withFileLock } from '../store/lock.ts';
 import { ensureLabBin, freshRun, isHostinitOf, prepareHostDirs, startInit, startKeeper } from './boot.ts';
 import { checkLabName, labDir, labPrefix, labsRoot, nsName, SWITCH, subnetBase, switchNs } from './names.ts';
-import { hasPublicLeg, hostBatch, ip, linksBatch, rootBatch, routedIndexes, runIp, switchBatch } from './net.ts';
+import { hasPublicLeg, hostBatch, ip, linksBatch, PUBLIC_LEG, rootBatch, routedIndexes, runIp, switchBatch } from './net.ts';
 import { isAlive, killVerified, readCmdline, sleep, startTimeOf, waitGone } from './proc.ts';
 import { HOSTINIT, KEEPER } from './scripts.ts';
 import { listLabDirs, readLab, updateHost, writeLab, type HostState, type LabRecord } from './state.ts';
@@ -369,30 +369,18 @@ export async function labRevive(lab: LabHandle, host: string, o: { progress?: Pr
 // ---------------------------------------------------------------------------------------------
 // Status and exec
 
-interface IpAddrJson {
-  flags?: string[];
-  addr_info?: { family?: string; local?: string }[];
-}
-
-/** Addresses and link flags of a host's `pub`. Sample `ip -j -4 addr show dev pub`:
- * `[{"ifname":"pub","flags":["BROADCAST","MULTICAST","UP","LOWER_UP"],"addr_info":[{"family":"inet","local":"198.18.0.2","prefixlen":25}]}]` */
-async function pubState(ns: string): Promise<{ up: boolean; addrs: string[] }> {
-  const r = await ip(['-n', ns, '-j', '-4', 'addr', 'show', 'dev', 'pub'], { allowFail: true });
-  if (r.exitCode !== 0) return { up: false, addrs: [] };
-  try {
-    const [link] = JSON.parse(r.stdout) as IpAddrJson[];
-    return { up: link?.flags?.includes('UP') ?? false, addrs: (link?.addr_info ?? []).map((a) => a.local ?? '').filter(Boolean) };
-  } catch {
-    return { up: false, addrs: [] };
-  }
-}
-
 export async function labStatus(lab: LabHandle): Promise<LabStatus> {
   const rec = mustRead(lab.name);
   const t = rec.topology;
   const vip = t.publicVip;
   const pubs = new Map<string, { up: boolean; addrs: string[] }>();
-  await Promise.all(t.hosts.filter(hasPublicLeg).map(async (h) => pubs.set(h.name, await pubState(nsName(lab.name, h.name)))));
+  await Promise.all(
+    t.hosts.filter(hasPublicLeg).map(async (h) => {
+      // A killed host's link is gone with it: it carries nothing.
+      const st = await interfaceState(lab.host(h.name), PUBLIC_LEG).catch(() => undefined);
+      if (st) pubs.set(h.name, st);
+    }),
+  );
   const vipHolders = t.hosts.filter((h) => {
     const p = pubs.get(h.name);
     return p !== undefined && p.up && p.addrs.includes(vip);

@@ -15,6 +15,9 @@ import { nsName, switchNs, uplinkName } from './names.ts';
  */
 export const ROUTE_PROTO = 86;
 
+/** The interface of a host's public leg (the platform's renderers name the same `pub`). */
+export const PUBLIC_LEG = 'pub';
+
 /** A host on the public segment: one with a public address (a role of it asked for the leg). */
 export function hasPublicLeg(h: HostSpec): boolean {
   return h.publicAddress !== undefined;

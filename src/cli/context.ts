@@ -1,21 +1,17 @@
 import { join } from 'node:path';
+import type { PlatformLocation } from '../platform/context.ts';
+import { vardHome } from '../store/index.ts';
 
 /** Options every command understands, resolved from flags, then environment, then defaults. */
-export interface GlobalOptions {
-  /** The lab (platform) this invocation acts on. */
-  readonly lab: string;
-  /** SQLite state file. */
-  readonly state: string;
+export interface GlobalOptions extends PlatformLocation {
   readonly json: boolean;
 }
 
 /** Resolves the global options at the moment a command runs (after commander parsed them). */
 export type Globals = () => GlobalOptions;
 
-export const VARD_HOME = process.env.VARD_HOME ?? '/var/lib/vard';
-
 export function defaultStatePath(lab: string): string {
-  return join(VARD_HOME, 'state', `${lab}.db`);
+  return join(vardHome(), 'state', `${lab}.db`);
 }
 
 export function resolveGlobals(o: { lab?: string; state?: string; json?: boolean }): GlobalOptions {

@@ -3,7 +3,7 @@
  * teardown and the reaper can act on a pattern anchored to Vard's own names and nothing else.
  */
 import { join } from 'node:path';
-import { VARD_HOME } from '../cli/context.ts';
+import { vardHome } from '../store/home.ts';
 import { vardError } from '../errors/index.ts';
 
 /** A lab name: short enough that `vd<name>-inet` fits the kernel's 15-character interface names. */
@@ -38,7 +38,7 @@ export function uplinkName(lab: string): string {
 
 /** Directory holding every lab's state; read at call time so tests can point VARD_HOME elsewhere. */
 export function labsRoot(): string {
-  return join(process.env.VARD_HOME ?? VARD_HOME, 'labs');
+  return join(vardHome(), 'labs');
 }
 
 export function labDir(lab: string): string {

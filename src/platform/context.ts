@@ -1,8 +1,13 @@
 import { dirname, join } from 'node:path';
-import type { GlobalOptions } from '../cli/context.ts';
 import { labOpen, type LabHandle } from '../lab/index.ts';
 import { openDb, PlatformStore } from '../store/index.ts';
 import { PlatformService } from './service.ts';
+
+/** Which platform: its lab (or inventory) name and its SQLite state file. */
+export interface PlatformLocation {
+  readonly lab: string;
+  readonly state: string;
+}
 
 export interface PlatformContext {
   readonly service: PlatformService;
@@ -11,7 +16,7 @@ export interface PlatformContext {
 }
 
 /** Wires the state store and the lab's hosts into a PlatformService for one CLI invocation. */
-export function openPlatform(g: GlobalOptions, progress?: (m: string) => void, lab?: LabHandle): PlatformContext {
+export function openPlatform(g: PlatformLocation, progress?: (m: string) => void, lab?: LabHandle): PlatformContext {
   // The lab is looked up only when a host is needed: reading the model works with no lab running.
   let handle = lab;
   const theLab = (): LabHandle => (handle ??= labOpen(g.lab));

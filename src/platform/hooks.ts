@@ -1,12 +1,11 @@
-import type { GlobalOptions } from '../cli/context.ts';
 import { vardError } from '../errors/index.ts';
 import type { LabHandle } from '../lab/index.ts';
 import type { RoleContext } from '../roles/contract.ts';
 import { ROLES } from '../roles/registry.ts';
-import { openPlatform } from './context.ts';
+import { openPlatform, type PlatformLocation } from './context.ts';
 
 /** Called by `vard lab up` once the hosts exist: record the topology, bring the daemons up, apply the sites. */
-export async function onLabUp(g: GlobalOptions, lab: LabHandle, progress: (m: string) => void): Promise<void> {
+export async function onLabUp(g: PlatformLocation, lab: LabHandle, progress: (m: string) => void): Promise<void> {
   const ctx = openPlatform(g, progress, lab);
   try {
     ctx.service.setTopology(lab.name, lab.topology);
@@ -38,7 +37,7 @@ async function waitForPublicAddress(ctx: RoleContext): Promise<void> {
 }
 
 /** Called after `vard lab revive HOST`: the machine booted again, so converge it (starts its daemons), then each role's repair. */
-export async function onHostRevived(g: GlobalOptions, lab: LabHandle, host: string, progress: (m: string) => void): Promise<void> {
+export async function onHostRevived(g: PlatformLocation, lab: LabHandle, host: string, progress: (m: string) => void): Promise<void> {
   const ctx = openPlatform(g, progress, lab);
   try {
     progress(`starting the daemons of ${host}`);
@@ -51,4 +50,4 @@ export async function onHostRevived(g: GlobalOptions, lab: LabHandle, host: stri
 }
 
 /** Called before `vard lab down`. The desired state stays in the store; the next `lab up` applies it again. */
-export async function onLabDown(_g: GlobalOptions, _name: string, _progress: (m: string) => void): Promise<void> {}
+export async function onLabDown(_g: PlatformLocation, _name: string, _progress: (m: string) => void): Promise<void> {}

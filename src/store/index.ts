@@ -1,3 +1,4 @@
 export { openDb, migrate, type Db, type Migration } from './db.ts';
 export { PlatformStore, generatePassword } from './platform-store.ts';
 export { withFileLock } from './lock.ts';
+export { vardHome } from './home.ts';

@@ -17,7 +17,7 @@ import {
 } from '../lab/index.ts';
 import { parseTopologyShape, type TopologyShape } from '../model/index.ts';
 import { PRESETS, ROLE_CATALOG } from '../roles/registry.ts';
-import { onHostRevived, onLabDown, onLabUp } from '../platform/hooks.ts';
+import { onHostRevived, onLabUp } from '../platform/hooks.ts';
 import { defaultStatePath, emit, progress, type GlobalOptions, type Globals } from './context.ts';
 
 /** A preset name, or a topology file parsed and validated as a whole. */
@@ -117,14 +117,7 @@ export function registerLabCommands(program: Command, globals: Globals): void {
       const g0 = globals();
       const name = labName(g0, o);
       const g = globalsFor(g0, name);
-      if (labExists(name)) {
-        try {
-          await onLabDown(g, name, progress);
-        } catch (e) {
-          // The teardown must happen anyway; the platform's error is reported, not fatal.
-          progress(`lab ${name}: platform shutdown failed, tearing down regardless: ${(e as Error).message}`);
-        }
-      }
+      // The desired state stays in the store; the next `lab up` applies it again.
       await labDown(name, { progress });
       emit(g, { name, down: true }, () => `lab ${name} is down`);
     });

@@ -48,6 +48,3 @@ export async function onHostRevived(g: PlatformLocation, lab: LabHandle, host: s
     ctx.close();
   }
 }
-
-/** Called before `vard lab down`. The desired state stays in the store; the next `lab up` applies it again. */
-export async function onLabDown(_g: PlatformLocation, _name: string, _progress: (m: string) => void): Promise<void> {}

@@ -5,7 +5,6 @@ import {
   labCut,
   labDown,
   labExec,
-  labExists,
   labKill,
   labOpen,
   labRevive,

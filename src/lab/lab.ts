@@ -14,7 +14,7 @@ import { withFileLock } from '../store/lock.ts';
 import { ensureLabBin, freshRun, isHostinitOf, prepareHostDirs, startInit, startKeeper } from './boot.ts';
 import { checkLabName, labDir, labPrefix, labsRoot, nsName, SWITCH, subnetBase, switchNs } from './names.ts';
 import { hasPublicLeg, hostBatch, ip, linksBatch, PUBLIC_LEG, rootBatch, routedIndexes, runIp, switchBatch } from './net.ts';
-import { isAlive, killVerified, readCmdline, sleep, startTimeOf, waitGone } from './proc.ts';
+import { isAlive, killVerified, readCmdline, startTimeOf, waitGone } from './proc.ts';
 import { HOSTINIT, KEEPER } from './scripts.ts';
 import { listLabDirs, readLab, updateHost, writeLab, type HostState, type LabRecord } from './state.ts';
 import { anyTrace, ownerAlive, reapStale, residueOf, teardown } from './teardown.ts';

@@ -1,11 +1,13 @@
 // Database tier, pure parts: identifiers, escaping, rendered configs (golden), crm_mon parsing, alerts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
-import { dbAlerts, parseCrmMon, siteDatabaseSql, sqlId, sqlString, type DbStatus } from '../../src/roles/db/index.ts';
+import { cibConfigurationDiffers, dbAlerts, mergeCibConfiguration, parseCrmMon, parseXml, scrubCib, serializeXml, siteDatabaseSql, sqlId, sqlString, type DbStatus } from '../../src/roles/db/index.ts';
 import { isVardError } from '../../src/errors/index.ts';
 import { addressTopology, dbIdentifierProblems, dbNameForSlug, dbUserForSlug, newSite, parseTopologyShape, slugForDomain, type Platform } from '../../src/model/index.ts';
 import { PRESETS, ROLE_CATALOG } from '../../src/roles/registry.ts';
-import { dbVip, privateNetMask, renderCibConfiguration, renderCorosyncConf, renderMyCnf, vardAgentScript } from '../../src/roles/db/render.ts';
+import { DB_PATHS, dbVip, privateNetMask, renderCibConfiguration, renderCorosyncConf, renderMyCnf, vardAgentScript } from '../../src/roles/db/render.ts';
+import { renderHost } from '../../src/platform/reconcile.ts';
+import { samplePlatform } from '../helpers/model.ts';
 import { renderSiteSkeleton } from '../../src/roles/web/site.ts';
 import { assertGolden } from '../helpers/golden.ts';
 
@@ -57,15 +59,29 @@ test('the site database statements: own database, own user from the private segm
   assert.doesNotMatch(sql, /ON \*\.\*/);
 });
 
-test('db configs render to their golden files: my.cnf per db host, corosync.conf, the CIB, the agent wrapper', () => {
-  for (const h of topology.hosts.filter((x) => x.roles.includes('db'))) assertGolden(`reference/${h.name}/mariadb/my.cnf`, renderMyCnf(P, h));
-  assertGolden('reference/db-cluster/corosync.conf', renderCorosyncConf(P));
-  assertGolden('reference/db-cluster/cib-configuration.xml', renderCibConfiguration(P, 'REPLICATION-PASSWORD'));
+test('db configs render as config sets to their golden files: my.cnf, corosync.conf, the CIB (0600) per cluster host; the agent wrapper', () => {
+  // The same platform render.test.ts renders (so both write the same bytes), with the cluster secret.
+  const sample = { ...samplePlatform(), dbSecrets: { replicationPassword: 'REPLICATION-PASSWORD' } };
+  const cluster = sample.topology.hosts.filter((h) => h.roles.includes('db') || h.roles.includes('quorum'));
+  for (const h of cluster) {
+    const sets = renderHost(sample, h);
+    assert.deepEqual(sets.map((rs) => rs.set.daemon), h.roles.includes('db') ? ['mariadb', 'corosync', 'pacemaker'] : ['corosync', 'pacemaker']);
+    for (const { set } of sets) for (const f of set.files) assertGolden(`reference/${h.name}/${set.daemon}/${f.path}`, f.content);
+    assert.equal(sets.find((rs) => rs.set.daemon === 'pacemaker')?.set.files[0]?.mode, 0o600, 'the CIB carries the replication password');
+  }
   assertGolden('reference/db-cluster/ocf-vard-mariadb', vardAgentScript());
   const cib = renderCibConfiguration(P, 'x');
   assert.match(cib, /name="no-quorum-policy" value="stop"/);
   assert.match(cib, /rsc_colocation [^>]*with-rsc-role="Promoted" score="INFINITY"/);
   assert.match(cib, /rsc_location id="db-clone-not-on-dbq" [^>]*score="-INFINITY"/);
+  // The daemons read their configuration through `current`, so a swap plus a reload switches them.
+  assert.match(cib, /name="config" value="\/etc\/vard\/mariadb\/current\/my\.cnf"/);
+  assert.equal(DB_PATHS.corosyncConf, '/etc/vard/corosync/current/corosync.conf');
+  // Without the cluster secret (a bare model) there is no CIB to render, and no cluster set needs one but Pacemaker's.
+  const bare = samplePlatform();
+  assert.deepEqual(renderHost(bare, bare.topology.hosts.find((h) => h.name === 'dbq')!).map((rs) => rs.set.daemon), ['corosync']);
+  assert.equal(renderMyCnf(P, topology.hosts.find((h) => h.name === 'db1')!), renderMyCnf(P, topology.hosts.find((h) => h.name === 'db1')!));
+  assert.ok(renderCorosyncConf(P).includes('ring0_addr: 198.18.0.173'));
 });
 
 test('settings.php carries $databases in the format of the Drupal major; no credentials, empty array', () => {
@@ -116,4 +132,56 @@ test('alerts: healthy is empty; a stopped or lagging replica, semi-sync off, two
   assert.deepEqual(dbAlerts(async).map((a) => a.key), ['db:db1:semi-sync-off']);
   const split = { ...healthy, primary: undefined, writable: ['db1', 'db2'] };
   assert.ok(dbAlerts(split).some((a) => a.key === 'db:split-brain' && a.severity === 'critical'));
+});
+
+// What `cibadmin --query --scope configuration` printed on a lab node after a `crm_resource --ban`
+// (trimmed): Pacemaker's nodes and properties, the agent's replication property, the ban.
+function liveCib(desired: string): string {
+  return desired
+    .replace('</cluster_property_set>', '</cluster_property_set>\n    <cluster_property_set id="cib-bootstrap-options">\n      <nvpair id="cib-bootstrap-options-dc-version" name="dc-version" value="2.1.5-a3f44794f94"/>\n    </cluster_property_set>\n    <cluster_property_set id="mysql_replication">\n      <nvpair id="mysql_replication-db_REPL_INFO" name="db_REPL_INFO" value="db1"/>\n    </cluster_property_set>')
+    .replace('<nodes/>', '<nodes>\n    <node id="1" uname="db1"/>\n    <node id="2" uname="db2"/>\n    <node id="3" uname="dbq"/>\n  </nodes>')
+    .replace('</constraints>', '  <rsc_location id="cli-ban-db-clone-on-db2" rsc="db-clone" role="Started" node="db2" score="-INFINITY"/>\n</constraints>')
+    .replace(/ value="\/usr\/sbin\/mariadbd"/, '  value="/usr/sbin/mariadbd" ');
+}
+
+test('CIB reload: an equal live configuration (plus nodes, Pacemaker and agent properties, cli- bans) needs no write', () => {
+  const desired = renderCibConfiguration(P, 'pw"<&>');
+  const live = liveCib(desired);
+  assert.equal(cibConfigurationDiffers(desired, live), false);
+  // What a reload writes keeps everything Vard does not own, in place.
+  const merged = serializeXml(mergeCibConfiguration(desired, live));
+  assert.match(merged, /<node id="2" uname="db2"\/>/);
+  assert.match(merged, /id="cib-bootstrap-options"/);
+  assert.match(merged, /id="mysql_replication"/);
+  assert.match(merged, /<rsc_location id="cli-ban-db-clone-on-db2"/);
+  assert.match(merged, /value="pw&quot;&lt;&amp;&gt;"/);
+  assert.equal(cibConfigurationDiffers(desired, serializeXml(parseXml(live))), false, 'attribute order and layout do not matter');
+});
+
+test('CIB reload: a changed or hand-edited resource, property or constraint of Vard is replaced; an extra one of Vard is removed', () => {
+  const desired = renderCibConfiguration(P, 'pw');
+  const live = liveCib(desired);
+  for (const edited of [
+    live.replace('name="resource-stickiness" value="100"', 'name="resource-stickiness" value="0"'),
+    live.replace('name="no-quorum-policy" value="stop"', 'name="no-quorum-policy" value="ignore"'),
+    live.replace('<rsc_location id="cli-ban', '<rsc_location id="by-hand" rsc="db-vip" node="db2" score="100"/><rsc_location id="cli-ban'),
+    live.replace('</crm_config>', '<cluster_property_set id="vard-old"><nvpair id="vard-old-x" name="x" value="y"/></cluster_property_set></crm_config>'),
+    live.replace('</configuration>', '<op_defaults><meta_attributes id="od"><nvpair id="od-t" name="timeout" value="1s"/></meta_attributes></op_defaults></configuration>'),
+  ]) {
+    assert.equal(cibConfigurationDiffers(desired, edited), true, edited);
+    const merged = serializeXml(mergeCibConfiguration(desired, edited));
+    assert.equal(cibConfigurationDiffers(desired, merged), false, 'after the write, nothing differs');
+    assert.doesNotMatch(merged, /by-hand|vard-old|op_defaults|value="ignore"/);
+    assert.match(merged, /cli-ban-db-clone-on-db2/);
+  }
+});
+
+test('CIB XML: comments and declarations are skipped; text, mismatched and stray markup are refused', () => {
+  assert.equal(serializeXml(parseXml('<?xml version="1.0"?>\n<!-- c -->\n<a x=\'1\' y="&#65;&#x42;"><b/></a>')), '<a x="1" y="AB"><b/></a>');
+  for (const bad of ['<a>text</a>', '<a><b></a>', '<a/><b/>', '<a', '<a x="1" <b/>', '']) assert.throws(() => parseXml(bad), bad);
+});
+
+test('Pacemaker tool output is scrubbed of the replication password before it reaches an error', () => {
+  const out = scrubCib('  36 <nvpair id="db-params-replication_passwd" name="replication_passwd" value="S3cret"/>\nreplication_passwd=S3cret');
+  assert.doesNotMatch(out, /S3cret/);
 });

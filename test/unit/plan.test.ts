@@ -30,7 +30,9 @@ test('first bring-up starts every daemon, web servers before load balancers, no 
   const p = samplePlatform(1);
   const r = plan(p, observeAs(p, false, () => undefined));
   const applies = r.steps.filter((s) => s.kind === 'apply');
-  assert.equal(applies.length, 3 * 2 + 2 * 4);
+  // Web and lb sets, then the cluster's: my.cnf and corosync.conf per db host, corosync.conf on the
+  // quorum host (the sample platform has no replication secret, so no CIB).
+  assert.equal(applies.length, 3 * 2 + 2 * 4 + 2 * 2 + 1);
   assert.ok(applies.every((s) => s.kind === 'apply' && s.action === 'start'));
   assert.ok(!r.steps.some((s) => s.kind === 'drain'));
   const firstLb = r.steps.findIndex((s) => hostOf(s).startsWith('lb') && s.kind === 'apply');
@@ -38,8 +40,10 @@ test('first bring-up starts every daemon, web servers before load balancers, no 
   assert.ok(lastWeb < firstLb);
   // Every host is prepared, the db and quorum hosts too, and the database tier converges first.
   assert.deepEqual(r.steps.filter((s) => s.kind === 'prepare').map(hostOf).sort(), p.topology.hosts.map((h) => h.name).sort());
+  // The database tier converges after its own sets and before anything that uses it.
   const converge = r.steps.findIndex((s) => s.kind === 'converge');
-  assert.ok(converge >= 0 && converge < r.steps.findIndex((s) => s.kind === 'apply'));
+  assert.ok(converge >= 0 && converge < r.steps.findIndex((s) => s.kind === 'apply' && s.role === 'web'));
+  assert.ok(converge > r.steps.findIndex((s) => s.kind === 'apply' && s.role === 'db'));
 });
 
 test('a converged platform plans nothing (a second run changes nothing)', () => {

@@ -1,27 +1,14 @@
 /**
- * The database cluster's effects: preparing db and quorum hosts, the first datadir, Corosync and
- * Pacemaker, and reading who is primary. Promotion itself is never done here: Pacemaker decides
- * and runs the resource agent (render/db.ts); Vard only starts the cluster, asks it for planned
- * moves and reports. Decisions: docs/designs/0001-database-tier.md.
+ * The database cluster's effects beyond its config sets: preparing db and quorum hosts, the first
+ * datadir, and reading who is primary. Promotion itself is never done here: Pacemaker decides and
+ * runs the resource agent (render.ts); Vard only starts the cluster (drivers.ts), asks it for
+ * planned moves and reports. Decisions: docs/designs/0001-database-tier.md.
  */
-import { logTail, livePid, spawnDaemon, waitFor } from '../../daemon/index.ts';
+import { waitFor } from '../../daemon/index.ts';
 import { isVardError, vardError } from '../../errors/index.ts';
 import { addressHolders, writeIfChanged, type Host } from '../../host/index.ts';
 import type { HostSpec, Platform } from '../../model/index.ts';
-import {
-  clusterHosts,
-  DB_CLONE,
-  dbVip,
-  DB_PATHS,
-  DB_PRIVATE_IF,
-  dbHosts,
-  privateNetMask,
-  renderCibConfiguration,
-  renderCorosyncConf,
-  renderMyCnf,
-  REPL_USER,
-  vardAgentScript,
-} from './render.ts';
+import { clusterHosts, dbVip, DB_PATHS, DB_PRIVATE_IF, dbHosts, privateNetMask, REPL_USER, vardAgentScript } from './render.ts';
 import { query, scalar, sqlString } from './sql.ts';
 
 export type { HostOf } from '../contract.ts';
@@ -56,12 +43,11 @@ async function bindOnce(host: Host, from: string, onto: string): Promise<void> {
 
 /**
  * Everything a db or quorum host needs before its cluster daemons start: state directories under
- * /srv (which survives a reboot) bound over the paths Corosync and Pacemaker hard-code, the
- * resource agent, my.cnf and corosync.conf. Idempotent; run on every reconcile.
+ * /srv (which survives a reboot) bound over the paths Corosync and Pacemaker hard-code, and the
+ * resource agent. The daemons' own configuration comes as config sets (drivers.ts). Idempotent;
+ * run on every reconcile.
  */
-export async function prepareClusterHost(p: Platform, spec: HostSpec, host: Host): Promise<void> {
-  await host.mkdir('/run/vard');
-  await host.mkdir('/var/log/vard');
+export async function prepareClusterHost(spec: HostSpec, host: Host): Promise<void> {
   const st = DB_PATHS.clusterState;
   await host.mkdir(`${st}/corosync`);
   for (const d of PCMK_DIRS) await host.mkdir(`${st}/pacemaker/${d}`);
@@ -72,11 +58,9 @@ export async function prepareClusterHost(p: Platform, spec: HostSpec, host: Host
   // crmsh and the agents expect these; a fresh /run has none of them.
   for (const d of ['/var/log/pacemaker', '/var/log/corosync', '/var/log/crmsh', '/run/resource-agents']) await host.mkdir(d);
   await host.run(['chown', 'hacluster:haclient', '/var/log/pacemaker']);
-  await writeIfChanged(host, DB_PATHS.corosyncConf, renderCorosyncConf(p), 0o644);
   // The lab's hosts share /usr: every host writes the same bytes, so this is idempotent across labs.
   await writeIfChanged(host, DB_PATHS.agent, vardAgentScript(), 0o755);
   if (spec.roles.includes('db')) {
-    await writeIfChanged(host, DB_PATHS.myCnf, renderMyCnf(p, spec), 0o644);
     for (const d of ['/run/mysqld', '/var/log/mysql', DB_PATHS.mysqlHome, DB_PATHS.dumps]) await host.mkdir(d);
     await host.run(['chown', 'mysql:mysql', '/run/mysqld', '/var/log/mysql', DB_PATHS.mysqlHome]);
     await host.run(['chmod', '700', DB_PATHS.dumps]);
@@ -124,12 +108,18 @@ export function bootstrapSql(p: Platform): string {
  * the second, so both start from one GTID history (two separate installs would be two diverged
  * histories, and the agent's first-primary election needs a GTID on every node).
  */
+/**
+ * True when no db host has a datadir yet: the tier was never brought up. When only one lost its
+ * datadir, `vard db rejoin` rebuilds it from the primary instead.
+ */
+export async function noDatadirYet(p: Platform, hostOf: HostOf): Promise<boolean> {
+  const done = await Promise.all(dbHosts(p.topology).map(async (h) => hostOf(h.name).exists(INIT_MARKER)));
+  return done.length > 0 && !done.some(Boolean);
+}
+
 export async function initDatadirs(p: Platform, hostOf: HostOf, say: Say): Promise<void> {
   const [first, ...rest] = dbHosts(p.topology);
-  if (!first) return;
-  const done = await Promise.all(dbHosts(p.topology).map(async (h) => hostOf(h.name).exists(INIT_MARKER)));
-  if (done.every(Boolean)) return;
-  if (done.some(Boolean)) return; // one host lost its datadir: `vard db rejoin` rebuilds it from the primary.
+  if (!first || !(await noDatadirYet(p, hostOf))) return;
   const h1 = hostOf(first.name);
   say(`database: installing the first datadir on ${first.name}`);
   await h1.remove(DB_PATHS.datadir, { recursive: true });
@@ -167,46 +157,6 @@ export async function initDatadirs(p: Platform, hostOf: HostOf, say: Say): Promi
   }
   await h1.remove(seed);
   await h1.writeFile(INIT_MARKER, `${new Date().toISOString()} installed\n`);
-}
-
-/** Writes the seeded CIB before Pacemaker's first start on a host, so the cluster comes up configured (no 20 s default DC wait). */
-async function seedCib(p: Platform, host: Host): Promise<void> {
-  const cib = '/var/lib/pacemaker/cib/cib.xml';
-  if (await host.exists(cib)) return;
-  const pw = p.dbSecrets?.replicationPassword;
-  if (!pw) throw vardError('VARD_ERR_INTERNAL', ['the database cluster has no replication secret yet']);
-  const empty = await host.run(['cibadmin', '--empty']);
-  await host.writeFile(cib, empty.stdout, { mode: 0o600 });
-  // The configuration carries the replication password: stdin, never argv.
-  await host.run(['cibadmin', '--replace', '--scope', 'configuration', '--xml-pipe'], { input: renderCibConfiguration(p, pw), env: { CIB_file: cib } });
-  await host.run(['chown', 'hacluster:haclient', cib]);
-  await host.run(['chmod', '600', cib]);
-}
-
-export async function corosyncRunning(host: Host): Promise<boolean> {
-  return (await livePid(host, 'corosync', 'corosync')) !== undefined;
-}
-export async function pacemakerRunning(host: Host): Promise<boolean> {
-  return (await livePid(host, 'pacemaker', 'pacemakerd')) !== undefined;
-}
-
-/** Starts Corosync, then Pacemaker, on one host (each only if not running). */
-export async function startClusterDaemons(p: Platform, host: Host): Promise<void> {
-  if (!(await corosyncRunning(host))) {
-    await host.run(['corosync', '-t', '-c', DB_PATHS.corosyncConf]).catch((e: unknown) => {
-      throw vardError('VARD_ERR_CONFIG_REJECTED', ['corosync', host.name, (e as Error).message], { cause: e });
-    });
-    await spawnDaemon(host, 'corosync', ['corosync', '-f', '-c', DB_PATHS.corosyncConf]);
-    await waitFor({ daemon: 'corosync', host: host.name }, async () => (await host.run(['corosync-cfgtool', '-s'], { allowFail: true })).exitCode === 0, {
-      timeoutMs: 20_000,
-      alive: () => corosyncRunning(host),
-      detail: () => logTail(host, 'corosync'),
-    });
-  }
-  if (!(await pacemakerRunning(host))) {
-    await seedCib(p, host);
-    await spawnDaemon(host, 'pacemaker', ['env', 'PCMK_logfile=/var/log/pacemaker/pacemaker.log', 'pacemakerd']);
-  }
 }
 
 export interface ClusterView {
@@ -321,24 +271,4 @@ export async function waitForPrimary(p: Platform, hostOf: HostOf, timeoutMs = 12
     }
     await new Promise((r) => setTimeout(r, 250));
   }
-}
-
-/**
- * Brings the database cluster to its desired state: hosts prepared, datadirs initialised once,
- * Corosync and Pacemaker running on every cluster host that is up, and a primary holding the VIP.
- * Level-based: a second run starts nothing. Hosts that are down are skipped.
- */
-export async function reconcileDbCluster(p: Platform, hostOf: HostOf, say: Say): Promise<string | undefined> {
-  if (!dbHosts(p.topology).length) return undefined;
-  const up = await upClusterHosts(p, hostOf);
-  await Promise.all(up.map((h) => prepareClusterHost(p, h, hostOf(h.name))));
-  const allDbUp = dbHosts(p.topology).every((d) => up.some((u) => u.name === d.name));
-  if (allDbUp) await initDatadirs(p, hostOf, say);
-  const starting = [];
-  for (const h of up) if (!(await pacemakerRunning(hostOf(h.name)))) starting.push(h.name);
-  if (starting.length) say(`database cluster: starting corosync and pacemaker on ${starting.join(', ')}`);
-  await Promise.all(up.map((h) => startClusterDaemons(p, hostOf(h.name))));
-  const primary = await waitForPrimary(p, hostOf);
-  if (starting.length) say(`database cluster: ${primary} is primary and holds ${dbVip(p.topology)}`);
-  return primary;
 }

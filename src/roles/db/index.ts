@@ -4,18 +4,22 @@
  * (the `quorum` role); one database and user per site, dumped before it is dropped.
  * Decisions: docs/designs/0001-database-tier.md.
  */
+import { applyConfigSet } from '../../apply/config-set.ts';
 import { vardError } from '../../errors/index.ts';
 import { dbNameForSlug, dbUserForSlug, hostsWithRole, type Platform, type SiteDatabase } from '../../model/index.ts';
 import type { RoleModule, SecretPort } from '../contract.ts';
 import { registerDbCommands } from './cli.ts';
-import { DB_PORT, DB_ROLE, dbVip, QUORUM_ROLE } from './render.ts';
-import { currentPrimary, reconcileDbCluster } from './cluster.ts';
-import { ensureReplicaRejoined } from './operations.ts';
+import { DB_PORT, DB_ROLE, dbConfigSets, dbHosts, dbVip, QUORUM_ROLE } from './render.ts';
+import { currentPrimary, initDatadirs, noDatadirYet, prepareClusterHost, upClusterHosts, waitForPrimary } from './cluster.ts';
+import { DB_DAEMONS, mariadbDriver } from './drivers.ts';
+import { ensureReplicaRejoined, switchover } from './operations.ts';
 import packages from './packages.json' with { type: 'json' };
 import { dumpAndDropSiteDatabase, ensureSiteDatabases } from './sites.ts';
 import { dbAlerts, dbStatus } from './status.ts';
 
 export { currentPrimary, dbVipHolders, parseCrmMon, type ClusterView } from './cluster.ts';
+export { cibConfigurationDiffers, mergeCibConfiguration, parseXml, scrubCib, serializeXml } from './cib.ts';
+export { DB_DAEMONS, QUORUM_DAEMONS } from './drivers.ts';
 export { siteDatabaseSql } from './sites.ts';
 export { dbAlerts, dbStatus, formatDbStatus, type DbAlert, type DbStatus } from './status.ts';
 export { rejoin, siteChecksums, switchover, waitReplicaHealthy } from './operations.ts';
@@ -70,13 +74,36 @@ export const dbRole: RoleModule = {
       { name: 'dbq', roles: [QUORUM_ROLE] },
     ],
   },
-  daemons: {},
-  render: () => [],
+  daemons: DB_DAEMONS,
+  render: (p, host) => dbConfigSets(p, host),
+  // The replica first, the primary last and only after a switchover (handover).
   rollout: { kind: 'active-last' },
   active: (ctx) => currentPrimary(ctx.platform, ctx.hostOf).catch(() => undefined),
+  async handover(ctx, host) {
+    if ((await currentPrimary(ctx.platform, ctx.hostOf).catch(() => undefined)) !== host) return;
+    await switchover(ctx.platform, ctx.hostOf, ctx.say);
+  },
+  async prepareHost(ctx, host) {
+    await prepareClusterHost(host, ctx.hostOf(host.name));
+  },
+  async bootstrap(ctx) {
+    const p = ctx.platform;
+    if (!hasTier(p)) return;
+    // One GTID history for both servers: installed once, with every db host there to copy it to.
+    const up = await upClusterHosts(p, ctx.hostOf);
+    if (!dbHosts(p.topology).every((d) => up.some((u) => u.name === d.name))) return;
+    if (!(await noDatadirYet(p, ctx.hostOf))) return;
+    // The install and the private server read my.cnf from `current`: the mariadb set is staged
+    // now, ahead of its step (which then finds it in place). No server starts: that is Pacemaker's.
+    for (const h of dbHosts(p.topology)) {
+      const set = dbConfigSets(p, h).find((s) => s.daemon === 'mariadb');
+      if (set) await applyConfigSet(ctx.hostOf(h.name), set, mariadbDriver);
+    }
+    await initDatadirs(p, ctx.hostOf, ctx.say);
+  },
   async converge(ctx) {
     if (!hasTier(ctx.platform)) return;
-    await reconcileDbCluster(ctx.platform, ctx.hostOf, ctx.say);
+    await waitForPrimary(ctx.platform, ctx.hostOf);
     await ensureSiteDatabases(ctx.platform, ctx.hostOf);
   },
   async onHostRevived(ctx, host) {

@@ -4,19 +4,18 @@
  * `ocf:heartbeat:mariadb` resource agent. Decisions: docs/designs/0001-database-tier.md.
  */
 import { hostsWithRole, type HostSpec, type Platform, type Topology } from '../../model/index.ts';
-import { header } from '../../render/index.ts';
+import { currentDir, header, type ConfigSet } from '../../render/index.ts';
 
 /** Where the database tier keeps things on a db or quorum host. /srv survives a reboot in the lab; /run does not. */
 export const DB_PATHS = {
-  confDir: '/etc/vard/mariadb',
-  myCnf: '/etc/vard/mariadb/my.cnf',
+  /** The daemons read their configuration through `current` (a config set, src/apply/config-set.ts). */
+  myCnf: `${currentDir('mariadb')}/my.cnf`,
   mysqlHome: '/srv/vard/mysql',
   datadir: '/srv/vard/mysql/data',
   socket: '/run/mysqld/mysqld.sock',
   pidFile: '/run/mysqld/mysqld.pid',
   errorLog: '/var/log/mysql/error.log',
-  corosyncDir: '/etc/vard/corosync',
-  corosyncConf: '/etc/vard/corosync/corosync.conf',
+  corosyncConf: `${currentDir('corosync')}/corosync.conf`,
   /** Pacemaker and Corosync hard-code /var/lib paths; these persistent directories are bound over them. */
   clusterState: '/srv/vard/cluster',
   dumps: '/srv/vard/dumps',
@@ -340,4 +339,36 @@ case "$1" in
     exec "$RA" "$@" ;;
 esac
 `;
+}
+
+/** The files of the cluster's config sets, relative to their version directory. */
+export const SET_FILES = { mariadb: 'my.cnf', corosync: 'corosync.conf', pacemaker: 'cib-configuration.xml' } as const;
+
+/**
+ * The cluster membership and the Pacemaker configuration every cluster host holds (the same bytes
+ * on each: the CIB is shared, so whichever host reloads first writes it for all). Without the
+ * replication secret there is no CIB to render: the store creates that secret when the topology
+ * is recorded, before anything converges, so only a bare model (tests, a plan read without
+ * secrets) lacks it.
+ */
+export function clusterConfigSets(p: Platform): ConfigSet[] {
+  const sets: ConfigSet[] = [{ daemon: 'corosync', files: [{ path: SET_FILES.corosync, content: renderCorosyncConf(p), mode: 0o644 }] }];
+  const pw = p.dbSecrets?.replicationPassword;
+  // It carries the replication password: readable by root only.
+  if (pw) sets.push({ daemon: 'pacemaker', files: [{ path: SET_FILES.pacemaker, content: renderCibConfiguration(p, pw), mode: 0o600 }] });
+  return sets;
+}
+
+/**
+ * A db host's sets in bring-up order: my.cnf first, so it is in place before Pacemaker first
+ * starts the server (the mariadb driver starts nothing itself), then Corosync, then Pacemaker.
+ */
+export function dbConfigSets(p: Platform, self: HostSpec): ConfigSet[] {
+  if (!dbVip(p.topology)) return [];
+  return [{ daemon: 'mariadb', files: [{ path: SET_FILES.mariadb, content: renderMyCnf(p, self), mode: 0o644 }] }, ...clusterConfigSets(p)];
+}
+
+/** The quorum host's sets: the cluster daemons only, never MariaDB. */
+export function quorumConfigSets(p: Platform): ConfigSet[] {
+  return dbVip(p.topology) ? clusterConfigSets(p) : [];
 }

@@ -1,11 +1,13 @@
 /**
  * The database cluster's third vote: Corosync and Pacemaker, never MariaDB, so a partitioned
- * primary loses quorum and stops (docs/designs/0001-database-tier.md). Its cluster daemons are
- * brought up with the database tier's (the `db` role converges every cluster host).
+ * primary loses quorum and stops (docs/designs/0001-database-tier.md). Its config sets and drivers
+ * are the database tier's cluster ones.
  */
 import type { RoleModule } from '../contract.ts';
+import { prepareClusterHost } from '../db/cluster.ts';
+import { QUORUM_DAEMONS } from '../db/drivers.ts';
 import { dbRole } from '../db/index.ts';
-import { DB_ROLE, QUORUM_ROLE } from '../db/render.ts';
+import { DB_ROLE, QUORUM_ROLE, quorumConfigSets } from '../db/render.ts';
 import packages from './packages.json' with { type: 'json' };
 
 export const quorumRole: RoleModule = {
@@ -22,7 +24,10 @@ export const quorumRole: RoleModule = {
   },
   reference: [],
   testTopology: dbRole.testTopology,
-  daemons: {},
-  render: () => [],
+  daemons: QUORUM_DAEMONS,
+  render: (p) => quorumConfigSets(p),
   rollout: { kind: 'all-at-once' },
+  async prepareHost(ctx, host) {
+    await prepareClusterHost(host, ctx.hostOf(host.name));
+  },
 };

@@ -36,14 +36,44 @@ export function boundedName(text: string, max: number): string {
   return `${text.slice(0, max - h.length - 1).replace(/[-_]+$/, '')}-${h}`;
 }
 
-/** `www.example.com` → `www-example-com`; at most 40 characters. Safe in config identifiers and paths. */
-export function slugForDomain(domain: string): string {
-  return boundedName(domain.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, ''), 40);
+/**
+ * The `attempt`-th name for `text` within `max` characters. Attempt 0 is `boundedName`'s, the name
+ * every site had before names were recorded. Neither that nor the hash is secret or injective (a
+ * short text can spell out a long one's truncated name, dots and hyphens both become '-'), so
+ * a caller that finds a name taken asks for the next attempt: those carry the counter in a
+ * suffix of their own (`-<n>-<hash>`), so attempts 1, 2, … for one text are all different names
+ * and looking for the first untaken one always ends.
+ */
+export function nameAttempt(text: string, max: number, attempt: number): string {
+  if (attempt === 0) return boundedName(text, max);
+  const suffix = `-${attempt}-${shortHash(`${text}#${attempt}`)}`;
+  return `${text.slice(0, max - suffix.length).replace(/[-_]+$/, '')}${suffix}`;
 }
 
-/** Unix user name for a site's PHP-FPM pool: `s-<slug>`, at most 32 characters (useradd's limit). */
-export function unixUserForSlug(slug: string): string {
-  return boundedName(`s-${slug}`, 32);
+/** The first attempt of `derive` whose name is not in `taken`. */
+export function firstFreeName(derive: (attempt: number) => string, taken: ReadonlySet<string>): string {
+  for (let attempt = 0; ; attempt++) {
+    const name = derive(attempt);
+    if (!taken.has(name)) return name;
+  }
+}
+
+export const SLUG_MAX = 40;
+/** useradd's limit. */
+export const UNIX_USER_MAX = 32;
+
+function dashed(domain: string): string {
+  return domain.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/^-+|-+$/g, '');
+}
+
+/** `www.example.com` → `www-example-com`; at most 40 characters. Safe in config identifiers and paths. */
+export function slugForDomain(domain: string, attempt = 0): string {
+  return nameAttempt(dashed(domain), SLUG_MAX, attempt);
+}
+
+/** Unix user name for a site's PHP-FPM pool: `s-<slug>`, at most 32 characters. */
+export function unixUserForSlug(slug: string, attempt = 0): string {
+  return nameAttempt(`s-${slug}`, UNIX_USER_MAX, attempt);
 }
 
 /** HAProxy/Varnish identifiers allow [A-Za-z0-9_]; slugs carry hyphens. */
@@ -78,11 +108,11 @@ export function dbIdentifierProblems(name: string, max: number = DB_NAME_MAX): s
  * `site_www_example_com`); the prefix keeps every site clear of MariaDB's own schemas (`mysql`,
  * `sys`…) and makes names starting with a digit valid. Long slugs keep a hash suffix (boundedName).
  */
-export function dbNameForSlug(slug: string): string {
-  return boundedName(`site_${slug.replace(/-/g, '_')}`, DB_NAME_MAX).replace(/-/g, '_');
+export function dbNameForSlug(slug: string, attempt = 0): string {
+  return nameAttempt(`site_${slug.replace(/-/g, '_')}`, DB_NAME_MAX, attempt).replace(/-/g, '_');
 }
 
 /** The site's database user: `s_<slug>`, at most 32 characters. */
-export function dbUserForSlug(slug: string): string {
-  return boundedName(`s_${slug.replace(/-/g, '_')}`, DB_USER_MAX).replace(/-/g, '_');
+export function dbUserForSlug(slug: string, attempt = 0): string {
+  return nameAttempt(`s_${slug.replace(/-/g, '_')}`, DB_USER_MAX, attempt).replace(/-/g, '_');
 }

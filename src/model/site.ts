@@ -1,5 +1,5 @@
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
-import { domainProblems, isSlugLike, slugForDomain, unixUserForSlug } from './names.ts';
+import { dbNameForSlug, dbUserForSlug, domainProblems, firstFreeName, isSlugLike, slugForDomain, unixUserForSlug } from './names.ts';
 import { DRUPAL_MAJORS, type DrupalMajor, type Site } from './types.ts';
 
 export interface SiteRequest {
@@ -8,15 +8,56 @@ export interface SiteRequest {
   readonly drupal?: string | number;
 }
 
-/** The first port handed to a site; one port per site on every web server [S11]. */
+/**
+ * The names already owned by sites, by kind. Each kind is its own namespace on the hosts (a slug
+ * names a pool, a vhost and the balancers' backends; the others a Unix account, a database, a
+ * database account, a port), so a name is only taken within its kind.
+ */
+export interface TakenNames {
+  readonly slugs: Iterable<string>;
+  readonly unixUsers: Iterable<string>;
+  readonly dbNames: Iterable<string>;
+  readonly dbUsers: Iterable<string>;
+  readonly ports: Iterable<number>;
+}
+
+export function takenNames(sites: readonly Site[]): TakenNames {
+  return {
+    slugs: sites.map((s) => s.slug),
+    unixUsers: sites.map((s) => s.unixUser),
+    dbNames: sites.map((s) => s.dbName),
+    dbUsers: sites.map((s) => s.dbUser),
+    ports: sites.map((s) => s.port),
+  };
+}
+
+/**
+ * One port per site on every web server [S11]. The first block is where sites have always been
+ * (existing sites keep their ports, and a freed one there is reused); the second lets the
+ * reference platform take well over 1,000 sites while skipping 9000-9999, where node exporters
+ * and PHP-FPM's default TCP listener live on many hosts. Both stay below Linux's ephemeral range.
+ */
+export const SITE_PORT_BLOCKS: readonly (readonly [number, number])[] = [
+  [8081, 8999],
+  [10000, 19999],
+];
+/** The first port handed to a site. */
 export const FIRST_SITE_PORT = 8081;
-const LAST_SITE_PORT = 8999;
+const SITE_PORT_COUNT = SITE_PORT_BLOCKS.reduce((n, [lo, hi]) => n + hi - lo + 1, 0);
+
+function freePort(taken: ReadonlySet<number>): number | undefined {
+  for (const [lo, hi] of SITE_PORT_BLOCKS) for (let p = lo; p <= hi; p++) if (!taken.has(p)) return p;
+  return undefined;
+}
 
 /**
  * Validates a create request against the existing sites and returns the new site's record.
- * Reports every problem at once (VARD_ERR_SITE_INVALID), or VARD_ERR_SITE_EXISTS for a duplicate.
+ * Reports every problem at once (VARD_ERR_SITE_INVALID), or VARD_ERR_SITE_EXISTS for a duplicate
+ * domain. Every name it derives is one no site owns yet (`taken`, the store's record; by default
+ * the names of `existing`): a legitimate domain whose usual name is taken, by a lookalike domain
+ * or one crafted to match, gets the next distinct name rather than a refusal or a shared account.
  */
-export function newSite(req: SiteRequest, existing: readonly Site[], now: Date): Site {
+export function newSite(req: SiteRequest, existing: readonly Site[], now: Date, taken: TakenNames = takenNames(existing)): Site {
   const problems: Problem[] = [];
   const domain = req.domain.trim();
   for (const m of domainProblems(domain)) problems.push({ path: 'domain', message: m });
@@ -30,20 +71,24 @@ export function newSite(req: SiteRequest, existing: readonly Site[], now: Date):
   }
   if (problems.length) throw vardError('VARD_ERR_SITE_INVALID', [formatProblems(problems)], { details: { problems } });
 
-  const slug = slugForDomain(domain);
-  const clash = existing.find((s) => s.domain === domain || s.slug === slug);
+  const clash = existing.find((s) => s.domain === domain);
   if (clash) throw vardError('VARD_ERR_SITE_EXISTS', [clash.domain, clash.customer]);
-  const used = new Set(existing.map((s) => s.port));
-  let port = FIRST_SITE_PORT;
-  while (used.has(port)) port++;
-  if (port > LAST_SITE_PORT) throw vardError('VARD_ERR_SITE_INVALID', [formatProblems([{ path: 'port', message: 'no free site port left' }])]);
+  const port = freePort(new Set(taken.ports));
+  if (port === undefined) {
+    const ranges = SITE_PORT_BLOCKS.map(([lo, hi]) => `${lo}-${hi}`).join(', ');
+    const problem = { path: 'port', message: `all ${SITE_PORT_COUNT} site ports (${ranges}) are taken; delete a site to free one` };
+    throw vardError('VARD_ERR_SITE_INVALID', [formatProblems([problem])], { details: { problems: [problem] } });
+  }
+  const slug = firstFreeName((n) => slugForDomain(domain, n), new Set(taken.slugs));
   return {
     domain,
     slug,
     customer,
     drupal: drupalNum as DrupalMajor,
     port,
-    unixUser: unixUserForSlug(slug),
+    unixUser: firstFreeName((n) => unixUserForSlug(slug, n), new Set(taken.unixUsers)),
+    dbName: firstFreeName((n) => dbNameForSlug(slug, n), new Set(taken.dbNames)),
+    dbUser: firstFreeName((n) => dbUserForSlug(slug, n), new Set(taken.dbUsers)),
     createdAt: now.toISOString(),
   };
 }

@@ -38,7 +38,7 @@ export type DrupalMajor = (typeof DRUPAL_MAJORS)[number];
 export interface Site {
   /** Fully qualified host name the site answers to, lower case. */
   readonly domain: string;
-  /** Stable identifier derived from the domain: names pools, backends, users, directories. */
+  /** Stable identifier derived from the domain: names pools, vhosts, backends, directories. */
   readonly slug: string;
   readonly customer: string;
   readonly drupal: DrupalMajor;
@@ -46,6 +46,12 @@ export interface Site {
   readonly port: number;
   /** The Unix user its PHP-FPM pool runs as. */
   readonly unixUser: string;
+  /**
+   * Its database and database account. Recorded when the site is created, like every name above,
+   * rather than derived when read: derived names can collide, recorded ones are kept unique.
+   */
+  readonly dbName: string;
+  readonly dbUser: string;
   readonly createdAt: string;
 }
 

@@ -1,11 +1,10 @@
-import { chmodSync, mkdirSync, writeFileSync } from 'node:fs';
-import { basename, join } from 'node:path';
+import { basename } from 'node:path';
 import { formatProblems, isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
 import { newSite, shapeProblems, type Platform, type Site, type SiteDatabase, type SiteRequest, type Topology } from '../model/index.ts';
 import type { RoleContext, SecretPort, SiteArtifact } from '../roles/contract.ts';
 import { ROLE_CATALOG, ROLES } from '../roles/registry.ts';
-import { withFileLock, type PlatformStore } from '../store/index.ts';
+import { withFileLock, writePrivateFile, type PlatformStore } from '../store/index.ts';
 import { reconcilePlatform, type ReconcileReport } from './reconcile.ts';
 
 export interface PlatformDeps {
@@ -108,7 +107,7 @@ export class PlatformService {
       if (!sameCustomer || !sameMajor) throw vardError('VARD_ERR_SITE_EXISTS', [existing.domain, existing.customer]);
       return { site: existing, created: false, report: await this.reconcile() };
     }
-    const site = this.d.store.addNewSite((current) => newSite(req, current, this.d.now()));
+    const site = this.d.store.addNewSite((current, taken) => newSite(req, current, this.d.now(), taken));
     for (const r of ROLES) r.onSiteCreate?.(p, site, this.secrets());
     try {
       return { site, created: true, report: await this.reconcile() };
@@ -149,15 +148,12 @@ export class PlatformService {
     return kept;
   }
 
-  /** Copies what a finalizer kept on a host to the operator's side (mode 0600), then removes it there. */
+  /** Copies what a finalizer kept on a host to the operator's side (0600 in a 0700 directory), then removes it there. */
   private async fetchArtifact(site: Site, a: SiteArtifact): Promise<KeptArtifact> {
     const remote = this.d.hostOf(a.host);
     const bytes = await remote.readFile(a.path);
     if (!bytes || !this.d.dumpDir) return { kind: a.kind, path: `${a.host}:${a.path}`, bytes: a.bytes, takenOn: a.host };
-    mkdirSync(this.d.dumpDir, { recursive: true, mode: 0o700 });
-    const local = join(this.d.dumpDir, `${site.domain}-${basename(a.path)}`);
-    writeFileSync(local, bytes, { mode: 0o600 });
-    chmodSync(local, 0o600);
+    const local = writePrivateFile(this.d.dumpDir, `${site.domain}-${basename(a.path)}`, bytes);
     await remote.remove(a.path);
     this.d.progress?.(`${a.kind} of ${site.domain} (${bytes.length} bytes) kept at ${local}`);
     return { kind: a.kind, path: local, bytes: bytes.length, takenOn: a.host };

@@ -1,7 +1,61 @@
 import { randomBytes } from 'node:crypto';
 import { vardError } from '../errors/index.ts';
-import type { Platform, Site, Topology } from '../model/index.ts';
+import { dbNameForSlug, dbUserForSlug, firstFreeName, takenNames, type Platform, type Site, type TakenNames, type Topology } from '../model/index.ts';
 import { migrate, type Db } from './db.ts';
+
+/** The sites table with every name a site owns on the hosts recorded, each unique (migration 4). */
+const SITES_V4 = `
+  CREATE TABLE sites_v4 (
+    domain TEXT PRIMARY KEY,
+    slug TEXT NOT NULL UNIQUE,
+    customer TEXT NOT NULL,
+    drupal INTEGER NOT NULL,
+    port INTEGER NOT NULL UNIQUE,
+    unix_user TEXT NOT NULL UNIQUE,
+    db_name TEXT NOT NULL UNIQUE,
+    db_user TEXT NOT NULL UNIQUE,
+    created_at TEXT NOT NULL
+  );`;
+
+/**
+ * Records the database name and user every existing site had, derived as the db role derived them
+ * when reading the state, so nothing on the database servers is renamed. The one exception is a
+ * clash that derivation let happen (two long slugs truncated to one user): the site created
+ * first keeps the name, the later one gets the next distinct name and with it an account of its own.
+ */
+function recordDatabaseNames(db: Db): void {
+  db.exec(SITES_V4);
+  const rows = db.prepare('SELECT * FROM sites ORDER BY created_at, domain').all() as Omit<SiteRow, 'db_name' | 'db_user'>[];
+  const names = new Map<string, { dbName?: string; dbUser?: string }>(rows.map((r) => [r.domain, {}]));
+  const dbNames = new Set<string>();
+  const dbUsers = new Set<string>();
+  // Every name that clashes with no other site first, so a renamed site never takes one of those.
+  for (const r of rows) {
+    const own = names.get(r.domain)!;
+    const name = dbNameForSlug(r.slug);
+    const user = dbUserForSlug(r.slug);
+    if (!dbNames.has(name)) {
+      own.dbName = name;
+      dbNames.add(name);
+    }
+    if (!dbUsers.has(user)) {
+      own.dbUser = user;
+      dbUsers.add(user);
+    }
+  }
+  const insert = db.prepare(
+    'INSERT INTO sites_v4 (domain, slug, customer, drupal, port, unix_user, db_name, db_user, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)',
+  );
+  for (const r of rows) {
+    const own = names.get(r.domain)!;
+    const dbName = own.dbName ?? firstFreeName((k) => dbNameForSlug(r.slug, k), dbNames);
+    const dbUser = own.dbUser ?? firstFreeName((k) => dbUserForSlug(r.slug, k), dbUsers);
+    dbNames.add(dbName);
+    dbUsers.add(dbUser);
+    insert.run(r.domain, r.slug, r.customer, r.drupal, r.port, r.unix_user, dbName, dbUser, r.created_at);
+  }
+  db.exec('DROP TABLE sites; ALTER TABLE sites_v4 RENAME TO sites;');
+}
 
 const MIGRATIONS = [
   {
@@ -42,6 +96,11 @@ const MIGRATIONS = [
          SET topology = json_set(json_remove(topology, '$.dbVip'), '$.vips', json_object('db', json_extract(topology, '$.dbVip')))
        WHERE json_extract(topology, '$.dbVip') IS NOT NULL;`,
   },
+  {
+    // Issue 9: names derived on read could collide; every name is now recorded and unique.
+    id: 4,
+    run: recordDatabaseNames,
+  },
 ];
 
 /** A password for MariaDB accounts: 32 characters of [A-Za-z0-9], about 190 bits. Safe in SQL, PHP and CIB XML unescaped. */
@@ -62,6 +121,8 @@ interface SiteRow {
   drupal: number;
   port: number;
   unix_user: string;
+  db_name: string;
+  db_user: string;
   created_at: string;
 }
 
@@ -73,6 +134,8 @@ function toSite(r: SiteRow): Site {
     drupal: r.drupal === 7 ? 7 : 10,
     port: r.port,
     unixUser: r.unix_user,
+    dbName: r.db_name,
+    dbUser: r.db_user,
     createdAt: r.created_at,
   };
 }
@@ -128,27 +191,31 @@ export class PlatformStore {
     return r ? toSite(r) : undefined;
   }
 
+  /** Records a site with its names; a name another site owns is refused, never shared. */
   addSite(s: Site): void {
     try {
       this.db
-        .prepare('INSERT INTO sites (domain, slug, customer, drupal, port, unix_user, created_at) VALUES (?, ?, ?, ?, ?, ?, ?)')
-        .run(s.domain, s.slug, s.customer, s.drupal, s.port, s.unixUser, s.createdAt);
+        .prepare('INSERT INTO sites (domain, slug, customer, drupal, port, unix_user, db_name, db_user, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)')
+        .run(s.domain, s.slug, s.customer, s.drupal, s.port, s.unixUser, s.dbName, s.dbUser, s.createdAt);
     } catch (e) {
-      if ((e as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY' || (e as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
-        throw vardError('VARD_ERR_SITE_EXISTS', [s.domain, s.customer], { cause: e });
+      const code = (e as { code?: string }).code;
+      if (code === 'SQLITE_CONSTRAINT_PRIMARYKEY') throw vardError('VARD_ERR_SITE_EXISTS', [s.domain, s.customer], { cause: e });
+      if (code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw vardError('VARD_ERR_STATE', [`${s.domain}: a name it was given is already recorded for another site (${(e as Error).message})`], { cause: e });
       }
       throw vardError('VARD_ERR_STATE', [(e as Error).message], { cause: e });
     }
   }
 
   /**
-   * Reads the sites and inserts the one `build` makes from them in one immediate transaction, so
-   * two processes creating sites at once never both take the same port.
+   * Reads the sites and the names they own and inserts the one `build` makes from them in one
+   * immediate transaction, so two processes creating sites at once never take the same name or port.
    */
-  addNewSite(build: (existing: Site[]) => Site): Site {
+  addNewSite(build: (existing: Site[], taken: TakenNames) => Site): Site {
     return this.db
       .transaction(() => {
-        const site = build(this.sites());
+        const existing = this.sites();
+        const site = build(existing, takenNames(existing));
         this.addSite(site);
         return site;
       })

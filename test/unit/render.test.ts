@@ -39,11 +39,25 @@ test('each site gets its own port on every web server and its own FPM pool user 
 test('HAProxy sends uncacheable traffic straight to the web servers and the rest to Varnish [S8]', () => {
   const p = samplePlatform(1);
   const lb1 = p.topology.hosts.find((h) => h.name === 'lb1')!;
-  const cfg = renderHost(p, lb1).find((s) => s.daemon === 'haproxy')!.files[0]!.content;
-  assert.match(cfg, /use_backend be_web_example_com if site_example_com !cacheable_method \|\| site_example_com drupal_session \|\| site_example_com private_path/);
+  const set = renderHost(p, lb1).find((s) => s.daemon === 'haproxy')!;
+  const cfg = set.files.find((f) => f.path === 'haproxy.cfg')!.content;
+  assert.match(cfg, /use_backend %\[var\(txn\.backend\)\] if !cacheable_method \|\| drupal_session \|\| private_path/);
   assert.match(cfg, /default_backend be_varnish/);
   assert.match(cfg, /server peer 198\.18\.9\.131:6081 check backup/);
   for (const w of ['web1 198.18.9.141', 'web2 198.18.9.142', 'web3 198.18.9.143']) assert.ok(cfg.includes(`server ${w}:8081 check`));
+  // The site → backend map lives in the same set, so it is checked and swapped with the config.
+  const map = set.files.find((f) => f.path === 'sites.map')!.content;
+  assert.match(map, /^example\.com be_web_example_com$/m);
+});
+
+test('a thousand sites still fit HAProxy: no line grows with the number of sites', () => {
+  const p = samplePlatform(1);
+  const many = { ...p, sites: Array.from({ length: 1000 }, (_, i) => ({ ...p.sites[0]!, domain: `s${i}.example.com`, slug: `s${i}-example-com`, port: 10_000 + i })) };
+  const set = renderHost(many, p.topology.hosts.find((h) => h.name === 'lb1')!).find((s) => s.daemon === 'haproxy')!;
+  for (const f of set.files) {
+    for (const line of f.content.split('\n')) assert.ok(line.trim().split(/\s+/).length < 64, `${f.path}: ${line.slice(0, 80)}…`);
+  }
+  assert.equal(set.files.find((f) => f.path === 'sites.map')!.content.split('\n').filter((l) => / be_web_/.test(l)).length, 1000);
 });
 
 test('the firewall opens only the public service ports of the VIP, and VRRP from the peer [S10]', () => {

@@ -6,7 +6,7 @@
  */
 import { applyConfigSet } from '../../apply/config-set.ts';
 import { vardError } from '../../errors/index.ts';
-import { dbNameForSlug, dbUserForSlug, hostsWithRole, type Platform, type SiteDatabase } from '../../model/index.ts';
+import { hostsWithRole, type Platform, type SiteDatabase } from '../../model/index.ts';
 import type { RoleModule, SecretPort } from '../contract.ts';
 import { registerDbCommands } from './cli.ts';
 import { DB_PORT, DB_ROLE, dbConfigSets, dbHosts, dbVip, QUORUM_ROLE } from './render.ts';
@@ -120,7 +120,8 @@ export const dbRole: RoleModule = {
     const databases: Record<string, SiteDatabase> = {};
     for (const s of p.sites) {
       const password = secrets.get(siteDbSecretName(s.domain));
-      if (password) databases[s.slug] = { name: dbNameForSlug(s.slug), user: dbUserForSlug(s.slug), password, host: vip, port: DB_PORT };
+      // The names recorded when the site was created: unique among the sites, unlike names derived here.
+      if (password) databases[s.slug] = { name: s.dbName, user: s.dbUser, password, host: vip, port: DB_PORT };
     }
     const replicationPassword = secrets.get(REPL_SECRET);
     return { ...p, databases, ...(replicationPassword ? { dbSecrets: { replicationPassword } } : {}) };

@@ -12,8 +12,10 @@ const haproxyBase = supervised({
   name: 'haproxy',
   binary: 'haproxy',
   dirs: ['/run/haproxy'],
-  argv: () => ['haproxy', '-W', '-db', '-f', `${currentDir('haproxy')}/haproxy.cfg`],
-  checkArgv: (dir) => ['haproxy', '-c', '-f', `${dir}/haproxy.cfg`],
+  // -C: relative paths (the site map) resolve inside the set, so a check of a staged set reads
+  // the staged map, and a reload (the master re-executes) follows `current` to the new one.
+  argv: () => ['haproxy', '-W', '-db', '-C', currentDir('haproxy'), '-f', 'haproxy.cfg'],
+  checkArgv: (dir) => ['haproxy', '-c', '-C', dir, '-f', 'haproxy.cfg'],
   // USR2 to the master: new workers take the listening sockets over, old ones finish their requests.
   reloadSignal: 'USR2',
   probe: async (h) => (await httpStatus(h, `http://127.0.0.1:${HAPROXY_HEALTH_PORT}/healthz`, {}, 1)) === 200,

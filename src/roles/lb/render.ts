@@ -7,6 +7,8 @@ import { BIN_DIR, header, type ConfigSet } from '../../render/index.ts';
 import type { HttpService, LbContribution } from '../contract.ts';
 
 export const LB_ROLE = 'lb';
+/** HAProxy's site → backend map, beside haproxy.cfg in the same config set (HAProxy runs with -C on the set). */
+export const SITES_MAP = 'sites.map';
 export const LB_PATHS = {
   haproxySocket: '/run/haproxy/admin.sock',
   varnishWorkdir: '/run/varnish',
@@ -78,20 +80,16 @@ export function renderHaproxy(p: Platform, self: HostSpec, lb: LbContribution): 
     `  bind ${p.topology.publicVip}:80`,
     '  http-response set-header X-LB-Node %[hostname]',
     '  http-request set-var(txn.site) req.hdr(host),lower,field(1,:)',
-  );
-  if (sites.length) L.push(`  acl known_site var(txn.site) -m str ${sites.map((s) => s.domain).join(' ')}`);
-  else L.push('  acl known_site always_false');
-  L.push(
+    // One map from site to backend, not a line per site: HAProxy reads at most 64 words a line,
+    // and a lookup stays one step however many sites there are.
+    `  http-request set-var(txn.backend) var(txn.site),map(${SITES_MAP})`,
+    '  acl known_site var(txn.backend) -m found',
     '  http-request return status 404 content-type text/plain string "No such site on this platform\\n" if !known_site',
     '  acl cacheable_method method GET HEAD',
     `  acl drupal_session req.hdr(cookie) -m reg ${SESSION_COOKIE_RE}`,
     `  acl private_path path -m reg ${UNCACHEABLE_PATH_RE}`,
+    '  use_backend %[var(txn.backend)] if !cacheable_method || drupal_session || private_path',
   );
-  for (const s of sites) L.push(`  acl site_${configId(s.id)} var(txn.site) -m str ${s.domain}`);
-  for (const s of sites) {
-    const acl = `site_${configId(s.id)}`;
-    L.push(`  use_backend ${backendName(s)} if ${acl} !cacheable_method || ${acl} drupal_session || ${acl} private_path`);
-  }
   L.push('  default_backend be_varnish', '');
   L.push('backend be_varnish', '  option httpchk GET /varnish-health', `  server local 127.0.0.1:${VARNISH_PORT} check`);
   if (peer) L.push(`  server peer ${peer.privateAddress}:${VARNISH_PORT} check backup`);
@@ -120,7 +118,8 @@ export function renderHaproxy(p: Platform, self: HostSpec, lb: LbContribution): 
       '',
     );
   }
-  return { daemon: 'haproxy', files: [{ path: 'haproxy.cfg', content: L.join('\n') }] };
+  const map = [header('#', `platform ${p.name}, host ${self.name}: site → backend`).trimEnd(), ...sites.map((x) => `${x.domain} ${backendName(x)}`), ''].join('\n');
+  return { daemon: 'haproxy', files: [{ path: 'haproxy.cfg', content: L.join('\n') }, { path: SITES_MAP, content: map }] };
 }
 
 export function varnishBackendName(server: string, id: string): string {

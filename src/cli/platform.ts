@@ -103,6 +103,7 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
     .command('apply')
     .description('converge every host to the desired state (rolling, one web server at a time)')
     .option('--dry-run', 'print the plan and change nothing')
+    .addHelpText('after', '\nExamples:\n  vard apply --dry-run     what would change, host by host, in rollout order\n  vard apply               converge (one process at a time per platform)')
     .action(async (o: { dryRun?: boolean }) => {
       const g = globals();
       await withPlatform(g, true, async (ctx) => {
@@ -116,7 +117,8 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
 
   program
     .command('status')
-    .description('hosts, daemons, and which load balancer holds the public address')
+    .description("hosts, daemons (running, config in sync), each role's health, and which load balancer holds the public address")
+    .addHelpText('after', '\nExamples:\n  vard status\n  vard --json status | jq .roles')
     .action(async () => {
       const g = globals();
       await withPlatform(g, false, async (ctx) => {

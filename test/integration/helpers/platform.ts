@@ -21,8 +21,12 @@ export interface TestPlatform {
 
 const BIN = new URL('../../../bin/vard.mjs', import.meta.url).pathname;
 
-/** One lab per test file: built once, shared by its tests, always torn down. */
-export async function startPlatform(name: string, shape: TopologyShape): Promise<TestPlatform> {
+/**
+ * One lab per test file: built once, shared by its tests, always torn down. `VARD_TEST_LAB_SUFFIX`
+ * (a letter or two) renames the lab, so two checkouts can run the same test file at once.
+ */
+export async function startPlatform(base: string, shape: TopologyShape): Promise<TestPlatform> {
+  const name = `${base}${process.env.VARD_TEST_LAB_SUFFIX ?? ''}`;
   const dir = mkdtempSync(join(tmpdir(), `vard-${name}-`));
   const g: GlobalOptions = { lab: name, state: join(dir, 'state.db'), json: false };
   // Only a stale lab (its owner gone) is cleared; a live one of the same name belongs to

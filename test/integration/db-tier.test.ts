@@ -1,5 +1,6 @@
 // The database tier in a real lab: MariaDB primary/replica (GTID, semi-sync AFTER_SYNC) on db1 and
-// db2, promoted by Pacemaker with dbq as the third quorum vote. Issue 3, acceptance lines 1-7.
+// db2, promoted by Pacemaker with dbq as the third quorum vote. Issue 3, acceptance lines 1-7; issue 8,
+// line 3: the tier's configuration as config sets (drift seen and corrected, status).
 import assert from 'node:assert/strict';
 import { after, before, test } from 'node:test';
 import { currentPrimary, dbAlerts, dbStatus, dbVipHolders, query, siteChecksums, waitReplicaHealthy } from '../../src/roles/db/index.ts';
@@ -176,7 +177,12 @@ test('unplanned failover: kill db1 under continuous commits; Pacemaker promotes 
   assert.equal(k.code, 0, k.stderr);
   const tKilled = Date.now();
   const atKill = w.ackCount();
-  await until('writes resume on the new primary', async () => w.ackCount() > atKill + 50 && w.lastAckAt() > tKilled, 90_000);
+  await until('writes resume on the new primary', async () => w.ackCount() > atKill + 50 && w.lastAckAt() > tKilled, 90_000).catch(async (e: unknown) => {
+    // What Pacemaker and the surviving server say, before the lab is gone.
+    const d = await hostOf('db2').run(['sh', '-c', 'crm_mon -1; mariadb -u root -e "SELECT @@read_only; SHOW SLAVE STATUS\\G"; grep -E "mariadb\\(db\\)|error|warning" /var/log/pacemaker/pacemaker.log | tail -60'], { allowFail: true });
+    process.stderr.write(`  [tdb1] failover diagnostics:\n${d.stdout}\n${d.stderr}\n`);
+    throw e;
+  });
   const rep = await w.stop();
   const primary = await currentPrimary(platform(), hostOf);
   assert.equal(primary, 'db2');
@@ -251,18 +257,69 @@ test('no two primaries: cut db1 (the primary), then revive — never two writabl
   await onHostRevived(P.g, P.lab, 'dbq', log);
 });
 
+test('drift on a db host: hand-edited my.cnf and corosync.conf are seen by a dry run, corrected by apply (the primary handed over first), then nothing is planned; status shows every cluster daemon running and in sync', async () => {
+  assert.equal(await currentPrimary(platform(), hostOf), 'db2');
+  const db2 = hostOf('db2');
+  for (const f of ['/etc/vard/mariadb/current/my.cnf', '/etc/vard/corosync/current/corosync.conf']) {
+    const text = (await db2.readFile(f))?.toString('utf8') ?? '';
+    await db2.writeFile(f, `${text}# edited by hand\n`);
+  }
+  const dry = await P.cli(['--json', 'apply', '--dry-run']);
+  assert.equal(dry.code, 0, dry.stderr);
+  const planned = (JSON.parse(dry.stdout) as { steps: string[] }).steps;
+  assert.ok(planned.some((s) => /^db2: mariadb reload v-\w+\+modified → v-\w+$/.test(s)), planned.join('\n'));
+  assert.ok(planned.some((s) => /^db2: corosync reload v-\w+\+modified → v-\w+$/.test(s)), planned.join('\n'));
+  // db2 is the primary: it is handed over before its server restarts with the restored my.cnf.
+  assert.ok(planned.indexOf('db2: hand its db service over to another host') < planned.findIndex((s) => s.startsWith('db2: mariadb')), planned.join('\n'));
+  await query(hostOf('db2'), 'CREATE TABLE IF NOT EXISTS drift_writes (id INT PRIMARY KEY, at DATETIME(6) NOT NULL)', { database: creds.name });
+  const w = startWriter(P.lab, 'web2', creds, 'drift_writes', 10);
+  await until('the writer commits', async () => w.ackCount() > 20, 20_000);
+  const t0 = Date.now();
+  const ap = await P.cli(['--json', 'apply']);
+  measured.driftApplyMs = Date.now() - t0;
+  assert.equal(ap.code, 0, ap.stderr);
+  const n = w.ackCount();
+  await until('writes go on', async () => w.ackCount() > n + 20, 30_000);
+  const rep = await w.stop();
+  for (const f of ['/etc/vard/mariadb/current/my.cnf', '/etc/vard/corosync/current/corosync.conf']) assert.doesNotMatch((await db2.readFile(f))?.toString('utf8') ?? '', /edited by hand/);
+  const again = await P.cli(['--json', 'apply', '--dry-run']);
+  assert.equal(again.code, 0, again.stderr);
+  assert.deepEqual((JSON.parse(again.stdout) as { steps: string[] }).steps, [], 'a second run plans nothing');
+
+  const st = await P.cli(['--json', 'status']);
+  const s = JSON.parse(st.stdout) as { hosts: { name: string; up: boolean; daemons: { daemon: string; running: boolean; inSync: boolean }[] }[] };
+  for (const [name, daemons] of [['db1', ['mariadb', 'corosync', 'pacemaker']], ['db2', ['mariadb', 'corosync', 'pacemaker']], ['dbq', ['corosync', 'pacemaker']]] as const) {
+    const h = s.hosts.find((x) => x.name === name);
+    assert.deepEqual(h?.daemons.map((d) => d.daemon), [...daemons], name);
+    assert.ok(h?.daemons.every((d) => d.running && d.inSync), `${name}: ${JSON.stringify(h?.daemons)}`);
+  }
+  // The tier still works: one primary, the other replicating, nothing acknowledged lost.
+  const primary = await currentPrimary(platform(), hostOf);
+  assert.equal(primary, 'db1');
+  const rows = new Set(((await query(hostOf(primary), 'SELECT id FROM drift_writes', { database: creds.name })) ?? []).map((x) => Number(x[0])));
+  const lost = rep.acked.filter((id) => !rows.has(id));
+  measured.driftHandover = { acked: rep.acked.length, lost: lost.length, outageMs: rep.longestGapMs };
+  assert.deepEqual(lost, []);
+  await bothChecksumsEqual();
+  await until('no alerts', async () => dbAlerts(await dbStatus(platform(), hostOf)).length === 0, 30_000);
+  const r = await httpGet(P.vip, SITE, '/db-check.php');
+  assert.equal(r.status, 200, r.body);
+});
+
 test('site delete takes a final dump before dropping the database and says where it is', async () => {
   const r = await P.cli(['--json', 'site', 'delete', D7]);
   assert.equal(r.code, 0, r.stderr);
-  const j = JSON.parse(r.stdout) as { finalDump?: { path: string; bytes: number } };
-  assert.ok(j.finalDump?.path.endsWith('.sql'), r.stdout);
+  const j = JSON.parse(r.stdout) as { kept?: { kind: string; path: string; bytes: number; takenOn: string }[] };
+  const dump = j.kept?.find((k) => k.kind === 'database dump');
+  assert.ok(dump?.path.endsWith('.sql'), r.stdout);
+  assert.ok(dump.bytes > 0 && /^db[12]$/.test(dump.takenOn), r.stdout);
   const { readFileSync, statSync } = await import('node:fs');
-  const text = readFileSync(j.finalDump!.path, 'utf8');
+  const text = readFileSync(dump.path, 'utf8');
   assert.match(text, /CREATE DATABASE .*`site_legacy_example_org`/);
   assert.match(text, /-- Dump completed/);
-  assert.equal(statSync(j.finalDump!.path).mode & 0o777, 0o600);
+  assert.equal(statSync(dump.path).mode & 0o777, 0o600);
   const primary = hostOf(await currentPrimary(platform(), hostOf));
   assert.deepEqual(await query(primary, "SELECT 1 FROM information_schema.schemata WHERE schema_name = 'site_legacy_example_org'"), []);
   const text2 = await P.cli(['site', 'delete', SITE]);
-  assert.match(text2.stdout, /dumped before it was dropped: .*shop\.example\.com-.*\.sql/);
+  assert.match(text2.stdout, /kept before deleting: database dump at .*shop\.example\.com-.*\.sql/);
 });

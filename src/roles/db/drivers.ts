@@ -111,7 +111,9 @@ export const pacemakerDriver: DaemonDriver = {
   async prepare() {},
   async check(host, dir) {
     const r = await host.run(['sh', '-c', PCMK_CHECK, 'vard-cib-check', cibFile(dir)], { allowFail: true, timeoutMs: 60_000 });
-    if (r.exitCode !== 0) throw vardError('VARD_ERR_CONFIG_REJECTED', ['pacemaker', host.name, scrubCib(`${r.stderr}\n${r.stdout}`.trim()).slice(-3000)], { details: { exitCode: r.exitCode } });
+    // cibadmin follows its verdict with the whole numbered configuration: keep the verdict.
+    const why = `${r.stderr}\n${r.stdout}`.split('\n').filter((l) => l.trim() && !/^\s*\d+(\s+<|\s*$)/.test(l)).join('\n');
+    if (r.exitCode !== 0) throw vardError('VARD_ERR_CONFIG_REJECTED', ['pacemaker', host.name, scrubCib(why).slice(-3000) || `exit ${r.exitCode}`], { details: { exitCode: r.exitCode } });
   },
   running: pacemakerRunning,
   start: pacemakerStart,

@@ -26,6 +26,10 @@ async function replicaCaughtUp(primary: Host, replica: Host): Promise<boolean> {
   if (!s || s.Slave_IO_Running !== 'Yes' || s.Slave_SQL_Running !== 'Yes') return false;
   const pos = await scalar(primary, 'SELECT @@gtid_binlog_pos', { allowFail: true });
   if (!pos || !/^[0-9,-]+$/.test(pos)) return false;
+  // MASTER_GTID_WAIT follows what the SQL thread applied (gtid_slave_pos); a server that wrote the
+  // newest transactions itself (the old primary of an idle cluster) has them in its own binlog
+  // instead, and would wait forever.
+  if ((await scalar(replica, 'SELECT @@gtid_current_pos', { allowFail: true })) === pos) return true;
   return (await scalar(replica, `SELECT MASTER_GTID_WAIT(${sqlString(pos)}, 0.5)`, { allowFail: true })) === '0';
 }
 

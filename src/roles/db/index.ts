@@ -63,12 +63,13 @@ export const dbRole: RoleModule = {
     // The cluster's third vote: without it a cut between db1 and db2 leaves two quorate halves.
     { name: 'dbq', roles: [QUORUM_ROLE] },
   ],
-  // The pair and its third vote, plus the one web server and balancer a site needs to be served.
+  // The pair and its third vote, plus a balancer and two web servers: writes from more than one client host.
   testTopology: {
     source: 'test:db',
     hosts: [
       { name: 'lb1', roles: ['lb'] },
       { name: 'web1', roles: ['web'] },
+      { name: 'web2', roles: ['web'] },
       { name: 'db1', roles: [DB_ROLE] },
       { name: 'db2', roles: [DB_ROLE] },
       { name: 'dbq', roles: [QUORUM_ROLE] },

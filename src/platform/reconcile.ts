@@ -4,7 +4,7 @@ import { isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
 import type { HostSpec, Platform } from '../model/index.ts';
 import type { ConfigSet } from '../render/index.ts';
-import type { LbContribution, RoleContext, RoleModule } from '../roles/contract.ts';
+import type { FirewallRule, LbContribution, RoleContext, RoleModule } from '../roles/contract.ts';
 import { ROLES } from '../roles/registry.ts';
 import { changingSteps, describeStep, planPlatform, type DesiredSet, type HostObservation, type Plan, type PlanRole, type Step } from './plan.ts';
 
@@ -33,9 +33,27 @@ export function lbContribution(p: Platform): LbContribution {
   return { http: parts.flatMap((x) => x.http ?? []), tcp: parts.flatMap((x) => x.tcp ?? []) };
 }
 
+/** The roles a host carries: those its topology names, and those every host carries. */
+export function rolesOn(host: { readonly roles: readonly string[] }): RoleModule[] {
+  return ROLES.filter((r) => r.everyHost || host.roles.includes(r.id));
+}
+
+/**
+ * What one host accepts from the network: each of its roles' own rules, and the ports of the
+ * services the balancers route to it, from the balancers only. Pure.
+ */
+export function hostAccepts(p: Platform, host: HostSpec, lb: LbContribution = lbContribution(p)): FirewallRule[] {
+  const balancers = ROLES.filter((r) => r.balancer).map((r) => r.id);
+  const served = [...(lb.http ?? []), ...(lb.tcp ?? [])].flatMap((s) => s.servers.filter((x) => x.host === host.name).map((x) => x.port));
+  const ports = [...new Set(served)].sort((a, b) => a - b);
+  const own = rolesOn(host).flatMap((r) => r.accepts?.(p, host, lb) ?? []);
+  return ports.length ? [...own, { proto: 'tcp', ports, from: balancers, why: 'what the load balancers route here' }] : own;
+}
+
 /** Every config set one host must hold, role by role in bring-up order. Pure. */
 export function renderHost(p: Platform, host: HostSpec, lb: LbContribution = lbContribution(p)): RoleSet[] {
-  return ROLES.filter((r) => host.roles.includes(r.id)).flatMap((role) => role.render(p, host, lb).map((set) => ({ role, set })));
+  const accepts = hostAccepts(p, host, lb);
+  return rolesOn(host).flatMap((role) => role.render(p, host, lb, accepts).map((set) => ({ role, set })));
 }
 
 /** Renders every host's config sets. Pure. */
@@ -68,8 +86,8 @@ async function observe(p: Platform, desired: Map<string, RoleSet[]>, hostOf: (n:
         const sets = [];
         for (const rs of desired.get(spec.name) ?? []) sets.push(await setStatus(host, rs.set, driverOf(rs)));
         const residue = [];
-        for (const r of ROLES) if (r.siteResidue && spec.roles.includes(r.id)) residue.push({ role: r.id, slugs: await r.siteResidue(host) });
-        observed.push({ host: spec.name, roles: spec.roles, sets, residue });
+        for (const r of rolesOn(spec)) if (r.siteResidue) residue.push({ role: r.id, slugs: await r.siteResidue(host) });
+        observed.push({ host: spec.name, roles: rolesOn(spec).map((r) => r.id), sets, residue });
       } catch (e) {
         if (isVardError(e, 'VARD_ERR_HOST_DOWN')) down.push(spec.name);
         else throw e;
@@ -111,10 +129,10 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
       // Every daemon's pidfile and log live here (daemon/process.ts).
       await h.mkdir('/run/vard');
       await h.mkdir('/var/log/vard');
-      for (const r of ROLES) if (r.prepareHost && spec(name).roles.includes(r.id)) await r.prepareHost(ctx, spec(name));
+      for (const r of rolesOn(spec(name))) if (r.prepareHost) await r.prepareHost(ctx, spec(name));
     }),
   );
-  for (const r of ROLES) if (r.bootstrap && p.topology.hosts.some((h) => h.roles.includes(r.id))) await r.bootstrap(ctx);
+  for (const r of ROLES) if (r.bootstrap && p.topology.hosts.some((h) => rolesOn(h).includes(r))) await r.bootstrap(ctx);
   const applied: string[] = [];
   for (const step of plan.steps) {
     if (step.kind === 'prepare') continue;

@@ -72,6 +72,19 @@ export interface LbContribution {
   readonly tcp?: readonly TcpService[];
 }
 
+/**
+ * Traffic a host accepts because of a role it carries; everything else is dropped. `from` names
+ * the roles whose hosts may send (each one's private and public addresses and the role's VIP), or
+ * `public`: anyone, to the platform's public address only. Loopback is always open.
+ */
+export interface FirewallRule {
+  readonly proto: 'tcp' | 'udp' | 'vrrp';
+  readonly ports?: readonly number[];
+  readonly from: readonly string[] | 'public';
+  /** Why it is open: a comment in the rendered ruleset. */
+  readonly why: string;
+}
+
 /** Something a finalizer kept before it deleted a site's state: fetched by the core to the operator side. */
 export interface SiteArtifact {
   readonly kind: string;
@@ -82,7 +95,8 @@ export interface SiteArtifact {
 
 /** The narrow view of the state store's secrets a role may use: generate-once and forget. */
 export interface SecretPort {
-  ensure(name: string): string;
+  /** The secret, created now when missing: by `make` (key material), or as a random password. */
+  ensure(name: string, make?: () => string): string;
   get(name: string): string | undefined;
   remove(name: string): void;
 }
@@ -125,11 +139,20 @@ export interface RoleModule {
   readonly reference: TopologyShape['hosts'];
   /** The smallest topology whose integration test exercises this role. */
   readonly testTopology: TopologyShape;
+  /**
+   * Every host carries it without naming it in the topology (the firewall): the core renders,
+   * observes and prepares it on each host, and a topology that lists it is refused.
+   */
+  readonly everyHost?: boolean;
 
   /** One driver per daemon name its config sets use. */
   readonly daemons: Readonly<Record<string, DaemonDriver>>;
-  /** Pure: every config set `host` must hold for this role, in bring-up order. */
-  render(p: Platform, host: HostSpec, lb: LbContribution): ConfigSet[];
+  /**
+   * Pure: every config set `host` must hold for this role, in bring-up order. `accepts` is what
+   * the roles on this host accept from the network (their `accepts`, and the ports of the
+   * services the balancers route to here), merged by the core.
+   */
+  render(p: Platform, host: HostSpec, lb: LbContribution, accepts: readonly FirewallRule[]): ConfigSet[];
   readonly rollout: Rollout;
   /** For `active-last`: the host that serves now (undefined when none does). */
   active?(ctx: RoleContext): Promise<string | undefined>;
@@ -149,6 +172,11 @@ export interface RoleModule {
 
   /** What this role asks of the load balancers. */
   lbServices?(p: Platform): LbContribution;
+  /**
+   * What a host of this role accepts from the network, beyond the ports of its `lbServices`
+   * (opened to the balancers by the core). Pure.
+   */
+  accepts?(p: Platform, host: HostSpec, lb: LbContribution): FirewallRule[];
   /**
    * A role that balances: it holds the platform's public address and routes to the services the
    * other roles contribute. `setRotation` takes a server out of rotation in every backend it

@@ -62,7 +62,7 @@ export class PlatformService {
 
   private secrets(): SecretPort {
     const store = this.d.store;
-    return { ensure: (n) => store.ensureSecret(n, this.d.now()), get: (n) => store.secret(n), remove: (n) => store.removeSecret(n) };
+    return { ensure: (n, make) => store.ensureSecret(n, this.d.now(), make), get: (n) => store.secret(n), remove: (n) => store.removeSecret(n) };
   }
 
   private roleContext(p: Platform): RoleContext {

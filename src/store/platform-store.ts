@@ -170,10 +170,10 @@ export class PlatformStore {
   }
 
   /** Returns the secret, generating and storing it first if it does not exist yet. */
-  ensureSecret(name: string, now: Date): string {
+  ensureSecret(name: string, now: Date, make: () => string = generatePassword): string {
     const cur = this.secret(name);
     if (cur) return cur;
-    const value = generatePassword();
+    const value = make();
     this.db.prepare('INSERT INTO secrets (name, value, created_at) VALUES (?, ?, ?) ON CONFLICT (name) DO NOTHING').run(name, value, now.toISOString());
     return this.secret(name) as string;
   }

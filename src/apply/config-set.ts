@@ -3,6 +3,7 @@ import type { DaemonDriver } from '../daemon/index.ts';
 import { isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
 import { configRoot, type ConfigSet } from '../render/index.ts';
+import { crashInApply, failInApply } from './faults.ts';
 
 /** Version name of a config set: a hash of its paths, modes and bytes. Same set, same name. */
 export function versionOf(set: ConfigSet): string {
@@ -52,27 +53,54 @@ async function intact(host: Host, dir: string, set: ConfigSet): Promise<boolean>
 /** Marks a current version whose files were changed by hand: it differs from every rendered version. */
 const MODIFIED = '+modified';
 
+/**
+ * Where a host records the version its daemon last loaded (written once `ready` passed): `current`
+ * alone cannot tell, since a `vard` that dies between the swap and the reload leaves `current` at
+ * the new version while the daemon runs the old one. Under /run, which every boot empties: a
+ * daemon that has not been started since holds nothing.
+ */
+export function loadedFileOf(daemon: string): string {
+  return `/run/vard/${daemon}.loaded`;
+}
+
+export async function loadedVersion(host: Host, daemon: string): Promise<string | undefined> {
+  return (await host.readFile(loadedFileOf(daemon)))?.toString('utf8').trim() || undefined;
+}
+
+/**
+ * `current` is the version the daemon runs, as far as can be known: the one `current` points at
+ * when the daemon loaded it and its files are still the rendered ones (else `<version>+modified`),
+ * the one it loaded when `current` points elsewhere, undefined when that is unknown.
+ */
 export async function setStatus(host: Host, set: ConfigSet, driver: DaemonDriver): Promise<SetStatus> {
   const root = configRoot(set.daemon);
   const desired = versionOf(set);
   const link = await host.readlink(`${root}/current`);
-  const current = link === desired && !(await intact(host, `${root}/${link}`, set)) ? `${link}${MODIFIED}` : link;
+  const loaded = await loadedVersion(host, set.daemon);
+  let current: string | undefined;
+  // Loaded but no longer linked (a hand-moved link) would restart into another version: not in sync either.
+  if (loaded !== link) current = loaded === desired ? undefined : loaded;
+  else current = link === desired && !(await intact(host, `${root}/${link}`, set)) ? `${link}${MODIFIED}` : link;
   return { daemon: set.daemon, desired, current, running: await driver.running(host) };
 }
 
 /**
- * Stage → check → keep previous → swap → reload → verify → roll back.
+ * Stage → check → keep previous → swap → reload → verify → record it loaded → roll back.
  * If this throws, the daemon runs the configuration it ran before (or, if the check failed,
- * never saw the new one) and `current` points at that previous version again.
+ * never saw the new one) and `current` points at that previous version again. Killed at any
+ * point, the next call finds what the daemon loaded (`loadedFileOf`) and finishes the change.
  */
 export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonDriver): Promise<SetOutcome> {
   const root = configRoot(set.daemon);
   const version = versionOf(set);
   const dir = `${root}/${version}`;
-  const previous = await host.readlink(`${root}/current`);
+  const link = await host.readlink(`${root}/current`);
+  const loaded = await loadedVersion(host, set.daemon);
   const wasRunning = await driver.running(host);
   const whole = (await host.exists(dir)) && (await intact(host, dir, set));
-  if (previous === version && wasRunning && whole) return 'unchanged';
+  if (link === version && loaded === version && wasRunning && whole) return 'unchanged';
+  // What a failure goes back to: what the daemon runs, which after a crash past the swap is not `current`.
+  const previous = wasRunning && loaded !== undefined ? loaded : link;
 
   // A version directory changed by hand is staged afresh: same name, the rendered bytes again.
   const created = !whole;
@@ -92,21 +120,26 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
     await driver.check(host, dir);
   } catch (e) {
     // Only what this call staged goes; an existing version may be the one `current` points at.
-    if (created && previous !== version) await host.remove(dir, { recursive: true });
+    if (created && link !== version && previous !== version) await host.remove(dir, { recursive: true });
     throw e;
   }
 
   await host.symlink(version, `${root}/current`);
+  crashInApply('after-swap', set.daemon, host.name);
   try {
     if (wasRunning) await driver.reload(host, dir);
     else await driver.start(host);
     await driver.ready(host);
+    if (failInApply(set.daemon, host.name)) throw vardError('VARD_ERR_NOT_READY', [set.daemon, host.name, 0, 'VARD_FAIL_IN_APPLY (test hook)']);
   } catch (e) {
+    // Half-reloaded, the daemon runs something unknown: the next run reloads whatever it finds.
+    await host.remove(loadedFileOf(set.daemon)).catch(() => undefined);
     if (previous !== undefined && previous !== version && (await host.exists(`${root}/${previous}`))) {
       await host.symlink(previous, `${root}/current`);
       try {
         if (await driver.running(host)) await driver.reload(host, `${root}/${previous}`);
         else if (wasRunning) await driver.start(host);
+        if (await driver.running(host)) await host.writeFile(loadedFileOf(set.daemon), `${previous}\n`);
       } catch {
         // The original error is the one the operator needs; the rollback's own failure is secondary.
       }
@@ -114,6 +147,7 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
     const why = isVardError(e) ? e.message : (e as Error).message;
     throw vardError('VARD_ERR_APPLY_FAILED', [set.daemon, host.name, why], { cause: e });
   }
+  await host.writeFile(loadedFileOf(set.daemon), `${version}\n`);
   await collectGarbage(host, root, [version, previous]);
   return wasRunning ? 'reloaded' : 'started';
 }

@@ -33,6 +33,8 @@ export interface HostObservation {
   readonly sets: readonly ObservedSet[];
   /** Per-site leftovers per role (site trees), as slugs. */
   readonly residue: readonly { readonly role: string; readonly slugs: readonly string[] }[];
+  /** Roles this host was taken out of rotation for and never put back (a run died in between). */
+  readonly outOfRotation?: readonly string[];
 }
 
 export type Step =
@@ -95,7 +97,8 @@ export function planPlatform(input: PlanInput): Plan {
 
   const phase = (r: PlanRole): Step[] => {
     const mine = hosts.filter((h) => obs.get(h)?.roles.includes(r.id));
-    const out: Step[] = [];
+    // Back first: a host left drained would not count as serving when the next one is drained.
+    const out: Step[] = mine.filter((h) => obs.get(h)?.outOfRotation?.includes(r.id)).map((h) => ({ kind: 'undrain', host: h, role: r.id }) as const);
     if (r.rollout.kind === 'active-last') {
       const active = input.active[r.id];
       const ordered = [...mine.filter((h) => h !== active), ...mine.filter((h) => h === active)];

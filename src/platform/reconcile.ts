@@ -1,4 +1,5 @@
 import { applyConfigSet, setStatus, versionOf } from '../apply/config-set.ts';
+import { crashAfterStep } from '../apply/faults.ts';
 import type { DaemonDriver } from '../daemon/index.ts';
 import { isVardError, vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
@@ -76,6 +77,15 @@ export const PLAN_ROLES: readonly PlanRole[] = ROLES.map((r) => ({
   converge: r.converge !== undefined,
 }));
 
+/**
+ * Marks a host taken out of rotation for a role until it is put back: written before the drain,
+ * removed after the undrain, so a run that dies in between leaves the next one an undrain to do.
+ * On the drained host, under /etc: it outlives that host's reboot as the balancers' state does.
+ */
+export function rotationMarkOf(role: string): string {
+  return `/etc/vard/out-of-rotation.${role}`;
+}
+
 async function observe(p: Platform, desired: Map<string, RoleSet[]>, hostOf: (n: string) => Host): Promise<{ observed: HostObservation[]; down: string[] }> {
   const observed: HostObservation[] = [];
   const down: string[] = [];
@@ -87,7 +97,9 @@ async function observe(p: Platform, desired: Map<string, RoleSet[]>, hostOf: (n:
         for (const rs of desired.get(spec.name) ?? []) sets.push(await setStatus(host, rs.set, driverOf(rs)));
         const residue = [];
         for (const r of rolesOn(spec)) if (r.siteResidue) residue.push({ role: r.id, slugs: await r.siteResidue(host) });
-        observed.push({ host: spec.name, roles: rolesOn(spec).map((r) => r.id), sets, residue });
+        const outOfRotation = [];
+        for (const r of rolesOn(spec)) if (await host.exists(rotationMarkOf(r.id))) outOfRotation.push(r.id);
+        observed.push({ host: spec.name, roles: rolesOn(spec).map((r) => r.id), sets, residue, outOfRotation });
       } catch (e) {
         if (isVardError(e, 'VARD_ERR_HOST_DOWN')) down.push(spec.name);
         else throw e;
@@ -134,11 +146,27 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
   );
   for (const r of ROLES) if (r.bootstrap && p.topology.hosts.some((h) => rolesOn(h).includes(r))) await r.bootstrap(ctx);
   const applied: string[] = [];
+  /** Hosts this run took out of rotation and has not put back yet. */
+  const drained = new Map<string, Step>();
   for (const step of plan.steps) {
     if (step.kind === 'prepare') continue;
     if (step.kind !== 'converge') say(describeStep(step));
-    await runStep(ctx, step, desired, lb, spec, roleOf);
-    if (step.kind !== 'converge') applied.push(describeStep(step));
+    try {
+      await runStep(ctx, step, desired, lb, spec, roleOf);
+    } catch (e) {
+      // The failed change was rolled back (applyConfigSet): its host serves what it served before.
+      for (const back of drained.values()) {
+        say(`${describeStep(back)} after the failure`);
+        await runStep(ctx, back, desired, lb, spec, roleOf).catch((e2: unknown) => say(`putting it back failed too (the next run retries): ${isVardError(e2) ? e2.message : String(e2)}`));
+      }
+      throw e;
+    }
+    if (step.kind === 'drain') drained.set(`${step.host} ${step.role}`, { kind: 'undrain', host: step.host, role: step.role });
+    if (step.kind === 'undrain') drained.delete(`${step.host} ${step.role}`);
+    if (step.kind !== 'converge') {
+      applied.push(describeStep(step));
+      crashAfterStep(applied.length, describeStep(step));
+    }
   }
   return { plan, skippedHosts: down, applied };
 }
@@ -146,8 +174,12 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
 async function runStep(ctx: RoleContext, step: Step, desired: Map<string, RoleSet[]>, lb: LbContribution, spec: (n: string) => HostSpec, roleOf: (id: string) => RoleModule): Promise<void> {
   switch (step.kind) {
     case 'drain':
+      await ctx.hostOf(step.host).writeFile(rotationMarkOf(step.role), `${new Date().toISOString()}\n`);
+      for (const r of ROLES) await r.balancer?.setRotation(ctx, step.host, false, lb);
+      return;
     case 'undrain':
-      for (const r of ROLES) await r.balancer?.setRotation(ctx, step.host, step.kind === 'undrain', lb);
+      for (const r of ROLES) await r.balancer?.setRotation(ctx, step.host, true, lb);
+      await ctx.hostOf(step.host).remove(rotationMarkOf(step.role));
       return;
     case 'handover':
       return roleOf(step.role).handover?.(ctx, step.host);

@@ -87,56 +87,73 @@ export class PlatformService {
 
   /** Converges the hosts; one process at a time per platform, each reading the desired state afresh. */
   reconcile(dryRun = false): Promise<ReconcileReport> {
-    const run = () => reconcilePlatform(this.platform(), { hostOf: this.d.hostOf, dryRun, ...(this.d.progress ? { progress: this.d.progress } : {}) });
-    if (!this.d.lockPath || dryRun) return run();
-    return withFileLock(this.d.lockPath, run, { onWait: (pid) => this.d.progress?.(`waiting for another vard (pid ${pid}) to finish converging`) });
+    return dryRun ? this.converge(true) : this.locked(() => this.converge());
+  }
+
+  /**
+   * Runs `fn` holding the platform's convergence lock. Everything inside converges with
+   * `converge`, never `reconcile`: the lock file is not re-entrant and would wait for itself.
+   */
+  private locked<T>(fn: () => Promise<T>): Promise<T> {
+    if (!this.d.lockPath) return fn();
+    return withFileLock(this.d.lockPath, fn, { onWait: (pid) => this.d.progress?.(`waiting for another vard (pid ${pid}) to finish converging`) });
+  }
+
+  private converge(dryRun = false): Promise<ReconcileReport> {
+    return reconcilePlatform(this.platform(), { hostOf: this.d.hostOf, dryRun, ...(this.d.progress ? { progress: this.d.progress } : {}) });
   }
 
   /**
    * Validates, records and applies a new site. Asking again for an existing site with the same
    * settings changes nothing; the same domain for another customer or Drupal major is refused.
    * If applying fails, the site is taken out of the desired state again and the platform is
-   * converged back, so a failed create leaves nothing behind.
+   * converged back, so a failed create leaves nothing behind. All of it under the convergence
+   * lock: no other `vard` converges a half-made site, or undoes one while this undoes it.
    */
-  async createSite(req: SiteRequest): Promise<CreateResult> {
-    const p = this.platform();
-    const existing = p.sites.find((s) => s.domain === req.domain.trim());
-    if (existing) {
-      const sameCustomer = (req.customer ?? 'default') === existing.customer;
-      const sameMajor = req.drupal === undefined || Number(req.drupal) === existing.drupal;
-      if (!sameCustomer || !sameMajor) throw vardError('VARD_ERR_SITE_EXISTS', [existing.domain, existing.customer]);
-      return { site: existing, created: false, report: await this.reconcile() };
-    }
-    const site = this.d.store.addNewSite((current, taken) => newSite(req, current, this.d.now(), taken));
-    for (const r of ROLES) r.onSiteCreate?.(p, site, this.secrets());
-    try {
-      return { site, created: true, report: await this.reconcile() };
-    } catch (e) {
-      const withSite = this.platform();
-      this.d.store.removeSite(site.domain);
-      // What was made for it goes through the same finalizers as a delete (a database: dumped, then dropped).
-      await this.finalize(site, withSite).catch(() => undefined);
-      for (const r of ROLES) r.onSiteForgotten?.(site, this.secrets());
-      try {
-        await this.reconcile();
-      } catch (e2) {
-        this.d.progress?.(`converging back after the failed create also failed: ${isVardError(e2) ? e2.message : String(e2)}`);
+  createSite(req: SiteRequest): Promise<CreateResult> {
+    return this.locked(async () => {
+      const p = this.platform();
+      const existing = p.sites.find((s) => s.domain === req.domain.trim());
+      if (existing) {
+        const sameCustomer = (req.customer ?? 'default') === existing.customer;
+        const sameMajor = req.drupal === undefined || Number(req.drupal) === existing.drupal;
+        if (!sameCustomer || !sameMajor) throw vardError('VARD_ERR_SITE_EXISTS', [existing.domain, existing.customer]);
+        return { site: existing, created: false, report: await this.converge() };
       }
-      throw e;
-    }
+      const site = this.d.store.addNewSite((current, taken) => newSite(req, current, this.d.now(), taken));
+      for (const r of ROLES) r.onSiteCreate?.(p, site, this.secrets());
+      try {
+        return { site, created: true, report: await this.converge() };
+      } catch (e) {
+        const withSite = this.platform();
+        this.d.store.removeSite(site.domain);
+        // What was made for it goes through the same finalizers as a delete (a database: dumped, then dropped).
+        await this.finalize(site, withSite).catch(() => undefined);
+        for (const r of ROLES) r.onSiteForgotten?.(site, this.secrets());
+        try {
+          await this.converge();
+        } catch (e2) {
+          this.d.progress?.(`converging back after the failed create also failed: ${isVardError(e2) ? e2.message : String(e2)}`);
+        }
+        throw e;
+      }
+    });
   }
 
   /**
    * Deletes a site. Each role's finalizer runs first (the database: a final dump, copied to the
    * operator's dump directory, then DROP); if one fails, the site stays (VARD_ERR_DB_DUMP…).
+   * Under the convergence lock throughout, like a create.
    */
-  async deleteSite(domain: string): Promise<DeleteResult> {
-    const site = this.d.store.site(domain);
-    if (!site) throw vardError('VARD_ERR_SITE_NOT_FOUND', [domain]);
-    const kept = await this.finalize(site, this.platform());
-    this.d.store.removeSite(domain);
-    for (const r of ROLES) r.onSiteForgotten?.(site, this.secrets());
-    return { site, report: await this.reconcile(), kept };
+  deleteSite(domain: string): Promise<DeleteResult> {
+    return this.locked(async () => {
+      const site = this.d.store.site(domain);
+      if (!site) throw vardError('VARD_ERR_SITE_NOT_FOUND', [domain]);
+      const kept = await this.finalize(site, this.platform());
+      this.d.store.removeSite(domain);
+      for (const r of ROLES) r.onSiteForgotten?.(site, this.secrets());
+      return { site, report: await this.converge(), kept };
+    });
   }
 
   private async finalize(site: Site, p: Platform): Promise<KeptArtifact[]> {

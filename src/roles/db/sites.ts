@@ -10,18 +10,29 @@ import { DB_PATHS, privateNetMask } from './render.ts';
 import { currentPrimary, type HostOf } from './cluster.ts';
 import { query, sqlId, sqlString } from './sql.ts';
 
+/**
+ * Connections one site's user may hold at once, so a busy or hostile site cannot take the
+ * server's `max-connections` (300) from the rest: a PHP worker holds one, a pool has 8 per web
+ * server, three web servers make 24, and drush or cron want a few more.
+ */
+export const SITE_DB_MAX_CONNECTIONS = 30;
+
 /** The statements that create (or converge) a site's database and user. Pure; exported for tests. */
 export function siteDatabaseSql(p: Platform, db: SiteDatabase): string {
   const name = sqlId(db.name, DB_NAME_MAX);
   const user = `${sqlString(db.user)}@${sqlString(privateNetMask(p.topology))}`;
   sqlId(db.user, DB_USER_MAX);
+  const check = `${name}.${sqlId(DB_CHECK_TABLE)}`;
   return [
     `CREATE DATABASE IF NOT EXISTS ${name} CHARACTER SET utf8mb4 COLLATE utf8mb4_general_ci;`,
-    `CREATE USER IF NOT EXISTS ${user} IDENTIFIED BY ${sqlString(db.password)};`,
-    // The stored secret is the truth: a re-run puts the password back if someone changed it.
-    `ALTER USER ${user} IDENTIFIED BY ${sqlString(db.password)};`,
+    `CREATE USER IF NOT EXISTS ${user} IDENTIFIED BY ${sqlString(db.password)} WITH MAX_USER_CONNECTIONS ${SITE_DB_MAX_CONNECTIONS};`,
+    // The stored secret and the limit are the truth: a re-run puts them back if someone changed them.
+    `ALTER USER ${user} IDENTIFIED BY ${sqlString(db.password)} WITH MAX_USER_CONNECTIONS ${SITE_DB_MAX_CONNECTIONS};`,
     `GRANT ALL PRIVILEGES ON ${name}.* TO ${user};`,
-    `CREATE TABLE IF NOT EXISTS ${name}.${sqlId(DB_CHECK_TABLE)} (id BIGINT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) NOT NULL, web VARCHAR(64) NOT NULL) ENGINE=InnoDB;`,
+    // db-check.php keeps one row per web server (upserted by `web`).
+    `CREATE TABLE IF NOT EXISTS ${check} (id BIGINT AUTO_INCREMENT PRIMARY KEY, at DATETIME(6) NOT NULL, web VARCHAR(64) NOT NULL, UNIQUE KEY web (web)) ENGINE=InnoDB;`,
+    // An older Vard added a row per request: IGNORE keeps one per web server as the key goes on.
+    `ALTER IGNORE TABLE ${check} ADD UNIQUE KEY IF NOT EXISTS web (web);`,
     '',
   ].join('\n');
 }

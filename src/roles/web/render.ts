@@ -18,6 +18,32 @@ export function fpmSocket(name: string): string {
   return `${WEB_PATHS.phpRunDir}/vard-${name}.sock`;
 }
 
+/**
+ * The load balancers, found without naming their role: only balancers have a leg on the public
+ * segment. `proxies` connect to the web servers (their private addresses) and are the only
+ * addresses whose X-Forwarded-For is believed; `publicSide` are the addresses a request made on a
+ * balancer itself may carry (its public leg, the VIP).
+ */
+export function balancerAddresses(p: Platform): { readonly proxies: string[]; readonly publicSide: string[] } {
+  const lbs = p.topology.hosts.filter((h) => h.publicAddress);
+  return {
+    proxies: [...new Set(lbs.map((h) => h.privateAddress))].sort(),
+    publicSide: [...new Set([...lbs.map((h) => h.publicAddress!), p.topology.publicVip])].sort(),
+  };
+}
+
+/** PHP workers per site and web server; the site's share of Apache follows from it. */
+export const FPM_MAX_CHILDREN = 8;
+
+/**
+ * What a site's PHP may not call: everything that starts a process (the shell ignores open_basedir
+ * and file permissions are all that is left), and putenv, which with mail() loads a library of the
+ * caller's choosing (LD_PRELOAD).
+ */
+export const PHP_DISABLED_FUNCTIONS = [
+  'exec', 'passthru', 'shell_exec', 'system', 'proc_open', 'popen', 'pcntl_exec', 'pcntl_fork', 'putenv', 'dl',
+] as const;
+
 /** Apache's own health vhost, on loopback: it keeps Apache startable with no sites and lets Vard verify it. */
 export const APACHE_HEALTH_PORT = 8079;
 /** PHP-FPM always runs one Vard pool, so it starts with no sites and can be verified end to end. */
@@ -34,6 +60,7 @@ const MODULES = [
   'setenvif',
   'proxy',
   'proxy_fcgi',
+  'remoteip',
 ] as const;
 
 /**
@@ -43,6 +70,10 @@ const MODULES = [
  */
 export function renderApache(p: Platform, self: HostSpec): ConfigSet {
   const sites = [...p.sites].sort(bySlug);
+  const lbs = balancerAddresses(p);
+  // Who may see the internal pages: the balancers (their checks and anything run on them), the
+  // web server itself (Vard's verify asks its own address) and loopback.
+  const internal = [...lbs.proxies, ...lbs.publicSide, self.privateAddress, '127.0.0.1', '::1'].filter((a, i, all) => all.indexOf(a) === i);
   const main = [
     header('#', `platform ${p.name}, host ${self.name}`).trimEnd(),
     `ServerName ${self.name}`,
@@ -68,7 +99,12 @@ export function renderApache(p: Platform, self: HostSpec): ConfigSet {
     'ServerSignature Off',
     'TraceEnable Off',
     'AccessFileName .htaccess',
-    'LogFormat "%h %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D" vard',
+    // The client is the address the balancers saw: X-Forwarded-For is read right to left and only
+    // while the hop that added an entry is a balancer (Varnish adds 127.0.0.1 for its local
+    // HAProxy). An entry a client wrote itself is never reached, so it is never believed.
+    'RemoteIPHeader X-Forwarded-For',
+    `RemoteIPInternalProxy ${[...lbs.proxies, '127.0.0.1'].join(' ')}`,
+    'LogFormat "%a %l %u %t \\"%r\\" %>s %O \\"%{Referer}i\\" \\"%{User-Agent}i\\" %D" vard',
     '<Directory />',
     '  Options FollowSymLinks',
     '  AllowOverride None',
@@ -108,12 +144,19 @@ export function renderApache(p: Platform, self: HostSpec): ConfigSet {
         `  ServerName ${s.domain}`,
         `  DocumentRoot ${root}`,
         `  <Directory ${root}>`,
-        '    Options FollowSymLinks',
+        // No symbolic links: a link the site's PHP (or its deploy) makes would let Apache, which
+        // may read every site's tree, publish what the link points at.
+        '    Options None',
         '    AllowOverride None',
         '    Require all granted',
         '    DirectoryIndex index.php index.html',
         // Drupal's clean URLs: anything that is not a file goes to the front controller.
         '    FallbackResource /index.php',
+        // Vard's own pages are for the balancers' checks and Vard, never the public; never cached.
+        '    <FilesMatch "^(health\\.txt|db-check\\.php)$">',
+        `      Require ip ${internal.join(' ')}`,
+        '      Header always set Cache-Control "no-store"',
+        '    </FilesMatch>',
         '  </Directory>',
         `  <Directory ${root}/sites/default/files>`,
         '    <FilesMatch "\\.(php|phar|phtml)$">',
@@ -124,6 +167,12 @@ export function renderApache(p: Platform, self: HostSpec): ConfigSet {
         '  <FilesMatch "\\.php$">',
         `    SetHandler "proxy:unix:${fpmSocket(s.slug)}|fcgi://${s.slug}/"`,
         '  </FilesMatch>',
+        // The site's share of Apache's workers: at most as many connections to its pool per Apache
+        // process as the pool has workers; a request that finds none free within a second gets
+        // 503 instead of holding a worker every other site needs.
+        `  <Proxy "unix:${fpmSocket(s.slug)}|fcgi://${s.slug}/">`,
+        `    ProxySet max=${FPM_MAX_CHILDREN} acquire=1000`,
+        '  </Proxy>',
         `  ErrorLog /var/log/apache2/${s.slug}.error.log`,
         `  CustomLog /var/log/apache2/${s.slug}.access.log vard`,
         '</VirtualHost>',
@@ -169,7 +218,7 @@ export function renderPhpFpm(p: Platform, self: HostSpec): ConfigSet {
       'listen.group = www-data',
       'listen.mode = 0660',
       'pm = dynamic',
-      'pm.max_children = 8',
+      `pm.max_children = ${FPM_MAX_CHILDREN}`,
       'pm.start_servers = 1',
       'pm.min_spare_servers = 1',
       'pm.max_spare_servers = 2',
@@ -177,9 +226,16 @@ export function renderPhpFpm(p: Platform, self: HostSpec): ConfigSet {
       `chdir = ${home}/web`,
       `php_admin_value[error_log] = /var/log/php-${s.slug}.log`,
       'php_admin_flag[log_errors] = on',
-      `php_admin_value[open_basedir] = ${home}:/tmp:/usr/share/php`,
+      // A stuck request gives its worker back; Apache stops waiting after Timeout (60 s) anyway.
+      'request_terminate_timeout = 60s',
+      // The trailing slash matters: without it the basedir is a prefix, and site `a-example-com`
+      // could open `a-example-community`'s files. No /tmp: other sites' temporary files are there.
+      `php_admin_value[open_basedir] = ${home}/:/usr/share/php/`,
+      `php_admin_value[sys_temp_dir] = ${home}/tmp`,
       `php_admin_value[session.save_path] = ${home}/tmp`,
       `php_admin_value[upload_tmp_dir] = ${home}/tmp`,
+      `php_admin_value[disable_functions] = ${PHP_DISABLED_FUNCTIONS.join(',')}`,
+      `env[TMPDIR] = ${home}/tmp`,
       `env[VARD_SITE] = ${s.domain}`,
       '',
     );

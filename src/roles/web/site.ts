@@ -10,13 +10,13 @@ export const VARD_OWNED_SITE_FILES = ['web/health.txt', 'web/db-check.php', 'web
  * VARD_OWNED_SITE_FILES are Vard's (settings.php carries the managed header and the database
  * credentials, which move with the platform) and are always kept current.
  */
-export function renderSiteSkeleton(site: Site, db?: SiteDatabase): RenderedFile[] {
+export function renderSiteSkeleton(site: Site, db?: SiteDatabase, proxies: readonly string[] = []): RenderedFile[] {
   const files: RenderedFile[] = [
     { path: 'web/health.txt', content: 'OK\n' },
     { path: 'web/index.php', content: indexPhp(site) },
     { path: 'web/db-check.php', content: dbCheckPhp(site) },
     { path: 'web/robots.txt', content: 'User-agent: *\nDisallow: /admin/\nDisallow: /user/\n' },
-    { path: 'web/sites/default/settings.php', content: site.drupal === 7 ? settingsD7(site, db) : settingsD10(site, db) },
+    { path: 'web/sites/default/settings.php', content: site.drupal === 7 ? settingsD7(site, db, proxies) : settingsD10(site, db, proxies) },
     { path: 'web/sites/default/files/.keep', content: '' },
     { path: 'tmp/.keep', content: '' },
   ];
@@ -94,7 +94,12 @@ function databasesD7(db: SiteDatabase | undefined): string[] {
   ];
 }
 
-function settingsD10(site: Site, db?: SiteDatabase): string {
+/**
+ * `proxies`: the balancers' private addresses, the only hosts whose X-Forwarded-For Drupal may
+ * believe. Apache has already put the client's address in REMOTE_ADDR; this keeps Drupal right
+ * even where it has not.
+ */
+function settingsD10(site: Site, db: SiteDatabase | undefined, proxies: readonly string[]): string {
   return [
     '<?php',
     header('//', `site ${site.domain}; Drupal ${site.drupal} settings`).trimEnd(),
@@ -106,12 +111,12 @@ function settingsD10(site: Site, db?: SiteDatabase): string {
     "$settings['file_temp_path'] = '../tmp';",
     `$settings['trusted_host_patterns'] = ['^${site.domain.replace(/\./g, '\\.')}$'];`,
     "$settings['reverse_proxy'] = TRUE;",
-    "$settings['reverse_proxy_addresses'] = [$_SERVER['REMOTE_ADDR'] ?? '127.0.0.1'];",
+    `$settings['reverse_proxy_addresses'] = [${proxies.map(phpString).join(', ')}];`,
     '',
   ].join('\n');
 }
 
-function settingsD7(site: Site, db?: SiteDatabase): string {
+function settingsD7(site: Site, db: SiteDatabase | undefined, proxies: readonly string[]): string {
   return [
     '<?php',
     header('//', `site ${site.domain}; Drupal ${site.drupal} settings`).trimEnd(),
@@ -119,6 +124,7 @@ function settingsD7(site: Site, db?: SiteDatabase): string {
     ...databasesD7(db),
     `$drupal_hash_salt = '${salt(site)}';`,
     "$conf['reverse_proxy'] = TRUE;",
+    `$conf['reverse_proxy_addresses'] = array(${proxies.map(phpString).join(', ')});`,
     "$conf['file_temporary_path'] = '../tmp';",
     '',
   ].join('\n');
@@ -166,13 +172,14 @@ printf("<!DOCTYPE html><html><head><title>%s</title></head><body><h1>%s</h1><p>D
 }
 
 /**
- * Proves the web tier → database path on every request: one INSERT and one read through the
- * database VIP with the site's own credentials from settings.php. Never cached (no-store); the
- * answer names the web server and the database host that served it.
+ * Proves the web tier → database path: one write and one read through the database VIP with the
+ * site's own credentials from settings.php. One row per web server, rewritten on every request,
+ * so the table never outgrows the tier. The answer names no host and no address: it reaches the
+ * balancers only, but an answer is still an answer. Never cached (no-store).
  */
 function dbCheckPhp(site: Site): string {
   return `<?php
-// Vard's database check for ${site.domain}: writes and reads a row per request.
+// Vard's database check for ${site.domain}: one row per web server, rewritten on every request.
 header('Cache-Control: no-store');
 header('Content-Type: application/json');
 $databases = array(); $settings = array(); $conf = array();
@@ -182,13 +189,14 @@ if (!$d) { http_response_code(503); echo json_encode(['ok' => false, 'error' => 
 try {
   $pdo = new PDO('mysql:host=' . $d['host'] . ';port=' . $d['port'] . ';dbname=' . $d['database'], $d['username'], $d['password'],
     [PDO::ATTR_ERRMODE => PDO::ERRMODE_EXCEPTION, PDO::ATTR_TIMEOUT => 2]);
-  $pdo->prepare('INSERT INTO ${DB_CHECK_TABLE} (at, web) VALUES (NOW(6), ?)')->execute([gethostname()]);
-  $id = (int) $pdo->lastInsertId();
-  $row = $pdo->query('SELECT COUNT(*) AS n, @@hostname AS db FROM ${DB_CHECK_TABLE}')->fetch(PDO::FETCH_ASSOC);
-  echo json_encode(['ok' => true, 'id' => $id, 'rows' => (int) $row['n'], 'db' => $row['db'], 'web' => gethostname()]), "\n";
+  $pdo->prepare('INSERT INTO ${DB_CHECK_TABLE} (at, web) VALUES (NOW(6), ?) ON DUPLICATE KEY UPDATE at = NOW(6)')->execute([gethostname()]);
+  $n = (int) $pdo->query('SELECT COUNT(*) FROM ${DB_CHECK_TABLE}')->fetchColumn();
+  echo json_encode(['ok' => true, 'rows' => $n]), "\n";
 } catch (Throwable $e) {
+  // Driver messages carry host names and addresses: they go to the site's PHP log only.
+  error_log('vard db-check: ' . $e->getMessage());
   http_response_code(503);
-  echo json_encode(['ok' => false, 'error' => $e->getMessage()]), "\n";
+  echo json_encode(['ok' => false, 'error' => 'the database did not answer']), "\n";
 }
 `;
 }

@@ -36,7 +36,8 @@ function zodProblems(err: z.ZodError, prefix = ''): Problem[] {
 export function shapeProblems(shape: TopologyShape, catalog: RoleCatalog): Problem[] {
   const out: Problem[] = [];
   const seen = new Map<string, number>();
-  const known = catalog.map((r) => r.id);
+  const known = catalog.filter((r) => !r.everyHost).map((r) => r.id);
+  const everywhere = catalog.filter((r) => r.everyHost).map((r) => r.id);
   shape.hosts.forEach((h, i) => {
     const prev = seen.get(h.name);
     if (prev !== undefined) out.push({ path: `hosts.${i}.name`, message: `duplicate host name "${h.name}" (also hosts.${prev})` });
@@ -44,7 +45,8 @@ export function shapeProblems(shape: TopologyShape, catalog: RoleCatalog): Probl
     const dup = h.roles.find((r, j) => h.roles.indexOf(r) !== j);
     if (dup) out.push({ path: `hosts.${i}.roles`, message: `role "${dup}" listed twice` });
     h.roles.forEach((r, j) => {
-      if (!known.includes(r)) out.push({ path: `hosts.${i}.roles.${j}`, message: `no role module provides "${r}"; known roles: ${known.join(', ')}` });
+      if (everywhere.includes(r)) out.push({ path: `hosts.${i}.roles.${j}`, message: `every host has the role "${r}" already; do not list it` });
+      else if (!known.includes(r)) out.push({ path: `hosts.${i}.roles.${j}`, message: `no role module provides "${r}"; known roles: ${known.join(', ')}` });
     });
   });
   for (const r of catalog) out.push(...(r.topology.rules?.(shape) ?? []));

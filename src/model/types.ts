@@ -75,6 +75,10 @@ export const DB_CHECK_TABLE = 'vard_db_check';
 export interface DbClusterSecrets {
   /** Password of `vard_repl`: replication between the pair and the resource agent's local admin. */
   readonly replicationPassword: string;
+  /** Corosync's `totem.keyfile`: the cluster traffic's key (aes256, sha256). */
+  readonly totemKey?: string;
+  /** Mutual TLS between the db hosts (a replica's rebuild stream): the platform's CA, each db host's key pair, PEM. */
+  readonly tls?: { readonly ca: string; readonly hosts: Readonly<Record<string, { readonly cert: string; readonly key: string }>> };
 }
 
 export interface Platform {
@@ -104,4 +108,4 @@ export interface RoleTopology {
 }
 
 /** The roles a topology may use, as the registry lists them. */
-export type RoleCatalog = readonly { readonly id: string; readonly topology: RoleTopology }[];
+export type RoleCatalog = readonly { readonly id: string; readonly topology: RoleTopology; readonly everyHost?: boolean }[];

@@ -7,11 +7,13 @@
 import type { TopologyShape, RoleCatalog } from '../model/index.ts';
 import type { RoleModule } from './contract.ts';
 import { dbRole } from './db/index.ts';
+import { firewallRole } from './firewall/index.ts';
 import { lbRole } from './lb/index.ts';
 import { quorumRole } from './quorum/index.ts';
 import { webRole } from './web/index.ts';
 
 export const ROLES: readonly RoleModule[] = [
+  firewallRole,
   dbRole,
   quorumRole,
   webRole,

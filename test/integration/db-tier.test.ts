@@ -314,7 +314,7 @@ test('site delete takes a final dump before dropping the database and says where
   assert.equal(r.code, 0, r.stderr);
   const j = JSON.parse(r.stdout) as { kept?: { kind: string; path: string; bytes: number; takenOn: string }[] };
   const dump = j.kept?.find((k) => k.kind === 'database dump');
-  assert.ok(dump?.path.endsWith('.sql'), r.stdout);
+  assert.ok(dump && dump.path.endsWith('.sql'), r.stdout);
   assert.ok(dump.bytes > 0 && /^db[12]$/.test(dump.takenOn), r.stdout);
   const { readFileSync, statSync } = await import('node:fs');
   const text = readFileSync(dump.path, 'utf8');

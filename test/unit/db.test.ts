@@ -65,7 +65,7 @@ test('db configs render as config sets to their golden files: my.cnf, corosync.c
   const cluster = sample.topology.hosts.filter((h) => h.roles.includes('db') || h.roles.includes('quorum'));
   for (const h of cluster) {
     const sets = renderHost(sample, h);
-    assert.deepEqual(sets.map((rs) => rs.set.daemon), h.roles.includes('db') ? ['mariadb', 'corosync', 'pacemaker'] : ['corosync', 'pacemaker']);
+    assert.deepEqual(sets.map((rs) => rs.set.daemon), h.roles.includes('db') ? ['nftables', 'mariadb', 'corosync', 'pacemaker'] : ['nftables', 'corosync', 'pacemaker']);
     for (const { set } of sets) for (const f of set.files) assertGolden(`reference/${h.name}/${set.daemon}/${f.path}`, f.content);
     assert.equal(sets.find((rs) => rs.set.daemon === 'pacemaker')?.set.files[0]?.mode, 0o600, 'the CIB carries the replication password');
   }
@@ -79,7 +79,12 @@ test('db configs render as config sets to their golden files: my.cnf, corosync.c
   assert.equal(DB_PATHS.corosyncConf, '/etc/vard/corosync/current/corosync.conf');
   // Without the cluster secret (a bare model) there is no CIB to render, and no cluster set needs one but Pacemaker's.
   const bare = samplePlatform();
-  assert.deepEqual(renderHost(bare, bare.topology.hosts.find((h) => h.name === 'dbq')!).map((rs) => rs.set.daemon), ['corosync']);
+  assert.deepEqual(renderHost(bare, bare.topology.hosts.find((h) => h.name === 'dbq')!).map((rs) => rs.set.daemon), ['nftables', 'corosync']);
+  // The cluster traffic is encrypted with the platform's key, which sits beside corosync.conf, root's only.
+  assert.match(renderCorosyncConf(P), /crypto_cipher: aes256\n {2}crypto_hash: sha256\n {2}keyfile: \/etc\/vard\/corosync\/current\/authkey\n/);
+  const keyed = { ...sample, dbSecrets: { ...sample.dbSecrets, totemKey: 'k'.repeat(344) } };
+  const corosync = renderHost(keyed, keyed.topology.hosts.find((h) => h.name === 'dbq')!).find((rs) => rs.set.daemon === 'corosync')!.set;
+  assert.deepEqual(corosync.files.map((f) => [f.path, f.mode]), [['corosync.conf', 0o644], ['authkey', 0o400]]);
   assert.equal(renderMyCnf(P, topology.hosts.find((h) => h.name === 'db1')!), renderMyCnf(P, topology.hosts.find((h) => h.name === 'db1')!));
   assert.ok(renderCorosyncConf(P).includes('ring0_addr: 198.18.0.173'));
 });

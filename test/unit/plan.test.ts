@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { test } from 'node:test';
 import { versionOf } from '../../src/apply/config-set.ts';
 import { planPlatform, type DesiredSet, type HostObservation, type Plan } from '../../src/platform/plan.ts';
-import { PLAN_ROLES, renderPlatform } from '../../src/platform/reconcile.ts';
+import { PLAN_ROLES, renderPlatform, rolesOn } from '../../src/platform/reconcile.ts';
 import type { Platform } from '../../src/model/index.ts';
 import { samplePlatform } from '../helpers/model.ts';
 
@@ -14,7 +14,7 @@ function observeAs(p: Platform, running: boolean, current: (host: string, daemon
   const desired = desiredOf(p);
   return p.topology.hosts.map((h) => ({
     host: h.name,
-    roles: h.roles,
+    roles: rolesOn(h).map((r) => r.id),
     sets: (desired.get(h.name) ?? []).map((s) => ({ daemon: s.daemon, current: current(h.name, s.daemon, s.version), running })),
     residue: h.roles.includes('web') ? [{ role: 'web', slugs }] : [],
   }));
@@ -30,14 +30,16 @@ test('first bring-up starts every daemon, web servers before load balancers, no 
   const p = samplePlatform(1);
   const r = plan(p, observeAs(p, false, () => undefined));
   const applies = r.steps.filter((s) => s.kind === 'apply');
-  // Web and lb sets, then the cluster's: my.cnf and corosync.conf per db host, corosync.conf on the
-  // quorum host (the sample platform has no replication secret, so no CIB).
-  assert.equal(applies.length, 3 * 2 + 2 * 4 + 2 * 2 + 1);
+  // Every host's firewall, web and lb sets, then the cluster's: my.cnf and corosync.conf per db
+  // host, corosync.conf on the quorum host (the sample platform has no replication secret, so no CIB).
+  assert.equal(applies.length, 8 + 3 * 2 + 2 * 3 + 2 * 2 + 1);
   assert.ok(applies.every((s) => s.kind === 'apply' && s.action === 'start'));
   assert.ok(!r.steps.some((s) => s.kind === 'drain'));
-  const firstLb = r.steps.findIndex((s) => hostOf(s).startsWith('lb') && s.kind === 'apply');
-  const lastWeb = r.steps.map((s) => hostOf(s).startsWith('web') && s.kind === 'apply').lastIndexOf(true);
+  const firstLb = r.steps.findIndex((s) => s.kind === 'apply' && s.role === 'lb');
+  const lastWeb = r.steps.map((s) => s.kind === 'apply' && s.role === 'web').lastIndexOf(true);
   assert.ok(lastWeb < firstLb);
+  // Each host's firewall is up before any daemon on it listens.
+  assert.ok(r.steps.findIndex((s) => s.kind === 'apply' && s.role !== 'firewall') > r.steps.map((s) => s.kind === 'apply' && s.role === 'firewall').lastIndexOf(true));
   // Every host is prepared, the db and quorum hosts too, and the database tier converges first.
   assert.deepEqual(r.steps.filter((s) => s.kind === 'prepare').map(hostOf).sort(), p.topology.hosts.map((h) => h.name).sort());
   // The database tier converges after its own sets and before anything that uses it.
@@ -64,7 +66,10 @@ test('a new site rolls through the web servers one at a time, drained, then the 
   const old = desiredOf(before);
   const obs = observeAs(after, true, (h, d) => old.get(h)!.find((s) => s.daemon === d)!.version, [after.sites[0]!.slug]);
   const r = plan(after, obs, { lb: 'lb2' });
-  const seq = r.steps.filter((s) => s.kind !== 'prepare' && s.kind !== 'converge').map((s) => `${hostOf(s)}:${s.kind}${s.kind === 'apply' ? `:${s.daemon}` : ''}`);
+  const all = r.steps.filter((s) => s.kind !== 'prepare' && s.kind !== 'converge').map((s) => `${hostOf(s)}:${s.kind}${s.kind === 'apply' ? `:${s.daemon}` : ''}`);
+  // The web servers' firewalls open the new site's port to the balancers first, all at once.
+  assert.deepEqual(all.slice(0, 3), ['web1:apply:nftables', 'web2:apply:nftables', 'web3:apply:nftables']);
+  const seq = all.slice(3);
   assert.deepEqual(seq.slice(0, 4), ['web1:drain', 'web1:apply:php-fpm', 'web1:apply:apache2', 'web1:undrain']);
   assert.deepEqual(seq.slice(4, 8), ['web2:drain', 'web2:apply:php-fpm', 'web2:apply:apache2', 'web2:undrain']);
   const lbOrder = seq.filter((s) => s.startsWith('lb')).map((s) => s.split(':')[0]);

@@ -26,7 +26,9 @@ test('rendering is deterministic and independent of site order', () => {
 test('each site gets its own port on every web server and its own FPM pool user [S11]', () => {
   const p = samplePlatform(2);
   for (const web of p.topology.hosts.filter((h) => h.roles.includes('web'))) {
-    const [fpm, apache] = renderHost(p, web);
+    const sets = renderHost(p, web);
+    const fpm = sets.find((x) => x.daemon === 'php-fpm');
+    const apache = sets.find((x) => x.daemon === 'apache2');
     for (const s of p.sites) {
       assert.match(fpm!.files[0]!.content, new RegExp(`\\[${s.slug}\\]\\nuser = ${s.unixUser}\\n`));
       const vhost = apache!.files.find((f) => f.path === `sites/${s.slug}.conf`);
@@ -60,14 +62,30 @@ test('a thousand sites still fit HAProxy: no line grows with the number of sites
   assert.equal(set.files.find((f) => f.path === 'sites.map')!.content.split('\n').filter((l) => / be_web_/.test(l)).length, 1000);
 });
 
-test('the firewall opens only the public service ports of the VIP, and VRRP from the peer [S10]', () => {
+test('the firewall opens only the public service ports of the VIP, and VRRP and Varnish to the peer [S10]', () => {
   const p = samplePlatform(1);
   const lb2 = p.topology.hosts.find((h) => h.name === 'lb2')!;
   const nft = renderHost(p, lb2).find((s) => s.daemon === 'nftables')!.files[0]!.content;
   assert.match(nft, /policy drop;/);
-  assert.match(nft, /iifname "pub" ip saddr \{ 198\.18\.9\.2 \} ip protocol vrrp accept/);
-  assert.match(nft, /iifname "pub" ip daddr 198\.18\.9\.100 tcp dport \{ 80 \} accept/);
-  assert.doesNotMatch(nft, /6081|22/);
+  assert.match(nft, /ip saddr \{ 198\.18\.9\.2, 198\.18\.9\.3, 198\.18\.9\.130, 198\.18\.9\.131 \} ip protocol vrrp accept/);
+  assert.match(nft, /ip daddr 198\.18\.9\.100 tcp dport \{ 80 \} accept/);
+  assert.match(nft, /ip saddr \{ [0-9., ]+ \} tcp dport \{ 6081 \} accept/);
+  assert.doesNotMatch(nft, /dport \{[^}]*\b(22|3306|8081)\b/);
+});
+
+test('every host gets one table: web servers take site ports from the balancers only, db hosts MariaDB from web and db hosts', () => {
+  const p = samplePlatform(2);
+  const lbs = '198.18.9.2, 198.18.9.3, 198.18.9.130, 198.18.9.131';
+  for (const h of p.topology.hosts) {
+    const sets = renderHost(p, h).filter((s) => s.daemon === 'nftables');
+    assert.equal(sets.length, 1, h.name);
+    const nft = sets[0]!.files[0]!.content;
+    assert.equal(nft.match(/^table inet vard \{$/gm)?.length, 1, h.name);
+    if (h.roles.includes('web')) assert.match(nft, new RegExp(`ip saddr \\{ ${lbs} \\} tcp dport \\{ 8081, 8082 \\} accept`));
+    if (h.roles.includes('db')) assert.match(nft, /ip saddr \{ [0-9., ]+ \} tcp dport \{ 3306 \} accept/);
+    if (h.roles.includes('db') || h.roles.includes('quorum')) assert.match(nft, /ip saddr \{ 198\.18\.9\.170, 198\.18\.9\.171, 198\.18\.9\.172, 198\.18\.9\.173 \} udp dport \{ 5405 \} accept/);
+    else assert.doesNotMatch(nft, /5405|3306/);
+  }
 });
 
 test('the site skeleton has the settings.php format of its Drupal major', () => {

@@ -25,7 +25,7 @@ test('each role is one folder whose packages.json is the list the module declare
 test("each role's smallest test topology and the presets are valid topologies that use the role", () => {
   for (const r of ROLES) {
     assert.deepEqual(shapeProblems(r.testTopology, ROLE_CATALOG), [], r.id);
-    assert.ok(r.testTopology.hosts.some((h) => h.roles.includes(r.id)), `${r.id}'s test topology has a host with the role`);
+    assert.ok(r.everyHost || r.testTopology.hosts.some((h) => h.roles.includes(r.id)), `${r.id}'s test topology has a host with the role`);
     // Smaller than the reference platform: only the end-to-end suite boots all of it.
     assert.ok(r.testTopology.hosts.length < PRESETS.reference!.hosts.length, r.id);
   }
@@ -37,6 +37,14 @@ test('a host with a role no module provides is a validation error naming the ent
   assert.throws(
     () => parseTopologyShape(text, 'x.yaml', ROLE_CATALOG),
     (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /\[hosts\.1\.roles\.0\] no role module provides "mail"; known roles: /.test(e.message),
+  );
+});
+
+test('a role every host carries is refused when a topology lists it', () => {
+  const text = 'hosts:\n  - name: lb1\n    roles: [lb, web, firewall]\n';
+  assert.throws(
+    () => parseTopologyShape(text, 'x.yaml', ROLE_CATALOG),
+    (e) => isVardError(e, 'VARD_ERR_TOPOLOGY_INVALID') && /\[hosts\.0\.roles\.2\] every host has the role "firewall" already/.test(e.message),
   );
 });
 

@@ -34,12 +34,23 @@ const corosyncStart = async (host: Host): Promise<void> => {
   await spawnDaemon(host, 'corosync', ['corosync', '-f', '-c', DB_PATHS.corosyncConf]);
 };
 
+/** Fixed text; the staged directory and the file names arrive as "$1" "$2" "$3". */
+const COROSYNC_CHECK = [
+  'set -e',
+  't=$(mktemp)',
+  'trap \'rm -f "$t"\' EXIT',
+  'sed "s#^\\([[:space:]]*keyfile:\\).*#\\1 $1/$3#" "$1/$2" > "$t"',
+  'corosync -t -c "$t"',
+].join('\n');
+
 export const corosyncDriver: DaemonDriver = {
   name: 'corosync',
   // Its state directory is bound in place by the role's prepareHost.
   async prepare() {},
-  // `-t` parses the file and checks every value's type and range, then exits (Corosync 3.1).
-  check: (host, dir) => rejectOn(host, 'corosync', ['corosync', '-t', '-c', `${dir}/${SET_FILES.corosync}`]),
+  // `-t` parses the file and checks every value's type and range, then exits (Corosync 3.1). It
+  // also reads the keyfile, which the file names through `current`: the staged set's own key is
+  // checked instead, from a copy pointing at it.
+  check: (host, dir) => rejectOn(host, 'corosync', ['sh', '-c', COROSYNC_CHECK, 'vard-corosync-check', dir, SET_FILES.corosync, SET_FILES.corosyncKey]),
   running: corosyncRunning,
   start: corosyncStart,
   async reload(host) {

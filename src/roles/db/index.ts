@@ -6,15 +6,17 @@
  */
 import { applyConfigSet } from '../../apply/config-set.ts';
 import { vardError } from '../../errors/index.ts';
-import { hostsWithRole, type Platform, type SiteDatabase } from '../../model/index.ts';
-import type { RoleModule, SecretPort } from '../contract.ts';
+import { writeIfChanged } from '../../host/index.ts';
+import { hostsWithRole, type DbClusterSecrets, type HostSpec, type Platform, type SiteDatabase } from '../../model/index.ts';
+import type { RoleContext, RoleModule, SecretPort } from '../contract.ts';
 import { registerDbCommands } from './cli.ts';
-import { DB_PORT, DB_ROLE, dbConfigSets, dbHosts, dbVip, QUORUM_ROLE } from './render.ts';
+import { CLUSTER_ACCEPTS, DB_PATHS, DB_PORT, DB_ROLE, dbConfigSets, dbHosts, dbVip, QUORUM_ROLE, REJOIN_PORT } from './render.ts';
 import { currentPrimary, initDatadirs, noDatadirYet, prepareClusterHost, upClusterHosts, waitForPrimary } from './cluster.ts';
 import { DB_DAEMONS, mariadbDriver } from './drivers.ts';
 import { ensureReplicaRejoined, switchover } from './operations.ts';
 import packages from './packages.json' with { type: 'json' };
 import { dumpAndDropSiteDatabase, ensureSiteDatabases } from './sites.ts';
+import { makeCa, makeHostCert, makeTotemKey, type Pem } from './tls.ts';
 import { dbAlerts, dbStatus } from './status.ts';
 
 export { currentPrimary, dbVipHolders, parseCrmMon, type ClusterView } from './cluster.ts';
@@ -28,12 +30,43 @@ export { DB_ROLE, QUORUM_ROLE, dbVip } from './render.ts';
 
 /** The secret names this role keeps in the state store. */
 export const REPL_SECRET = 'db:replication';
+export const TOTEM_KEY_SECRET = 'db:totem-key';
+export const TLS_CA_SECRET = 'db:tls-ca';
+export function tlsHostSecretName(host: string): string {
+  return `db:tls:${host}`;
+}
 export function siteDbSecretName(domain: string): string {
   return `site:${domain}:db`;
 }
 
 function hasTier(p: Platform): boolean {
   return dbVip(p.topology) !== undefined;
+}
+
+/** The platform's CA and every db host's pair, when all of them exist. */
+function tlsOf(p: Platform, secrets: SecretPort): DbClusterSecrets['tls'] {
+  const ca = secrets.get(TLS_CA_SECRET);
+  if (!ca) return undefined;
+  const hosts: Record<string, Pem> = {};
+  for (const h of dbHosts(p.topology)) {
+    const pair = secrets.get(tlsHostSecretName(h.name));
+    if (!pair) return undefined;
+    hosts[h.name] = JSON.parse(pair) as Pem;
+  }
+  return { ca: (JSON.parse(ca) as Pem).cert, hosts };
+}
+
+/** This db host's key pair and the CA, readable by root only: what the rebuild stream authenticates with. */
+async function installTls(ctx: RoleContext, spec: HostSpec): Promise<void> {
+  const tls = ctx.platform.dbSecrets?.tls;
+  const pair = tls?.hosts[spec.name];
+  if (!tls || !pair) return;
+  const h = ctx.hostOf(spec.name);
+  await h.mkdir(DB_PATHS.tls);
+  await h.run(['chmod', '700', DB_PATHS.tls]);
+  await writeIfChanged(h, `${DB_PATHS.tls}/ca.pem`, tls.ca, 0o600);
+  await writeIfChanged(h, `${DB_PATHS.tls}/host.pem`, pair.cert, 0o600);
+  await writeIfChanged(h, `${DB_PATHS.tls}/host.key`, pair.key, 0o600);
 }
 
 export const dbRole: RoleModule = {
@@ -86,7 +119,16 @@ export const dbRole: RoleModule = {
   },
   async prepareHost(ctx, host) {
     await prepareClusterHost(host, ctx.hostOf(host.name));
+    await installTls(ctx, host);
   },
+  accepts: (p) =>
+    hasTier(p)
+      ? [
+          { proto: 'tcp', ports: [DB_PORT], from: ['web', DB_ROLE], why: 'MariaDB: the sites on the web servers, replication between the database hosts' },
+          CLUSTER_ACCEPTS,
+          { proto: 'tcp', ports: [REJOIN_PORT], from: [DB_ROLE], why: 'a replica rebuilt from the primary (mutual TLS)' },
+        ]
+      : [],
   async bootstrap(ctx) {
     const p = ctx.platform;
     if (!hasTier(p)) return;
@@ -125,13 +167,18 @@ export const dbRole: RoleModule = {
       if (password) databases[s.slug] = { name: s.dbName, user: s.dbUser, password, host: vip, port: DB_PORT };
     }
     const replicationPassword = secrets.get(REPL_SECRET);
-    return { ...p, databases, ...(replicationPassword ? { dbSecrets: { replicationPassword } } : {}) };
+    const totemKey = secrets.get(TOTEM_KEY_SECRET);
+    const tls = tlsOf(p, secrets);
+    return { ...p, databases, ...(replicationPassword ? { dbSecrets: { replicationPassword, ...(totemKey ? { totemKey } : {}), ...(tls ? { tls } : {}) } } : {}) };
   },
   onTopology(p, secrets) {
     // The cluster's own secret exists before anything renders the cluster configuration; sites
     // recorded before the platform had a database tier get theirs now.
     if (!hasTier(p)) return;
     secrets.ensure(REPL_SECRET);
+    secrets.ensure(TOTEM_KEY_SECRET, makeTotemKey);
+    const ca = secrets.ensure(TLS_CA_SECRET, () => makeCa(p.name));
+    for (const h of dbHosts(p.topology)) secrets.ensure(tlsHostSecretName(h.name), () => makeHostCert(ca, h.name));
     for (const s of p.sites) secrets.ensure(siteDbSecretName(s.domain));
   },
   onSiteCreate(p, site, secrets) {

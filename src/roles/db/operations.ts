@@ -6,8 +6,8 @@
 import { waitFor } from '../../daemon/index.ts';
 import { isVardError, vardError } from '../../errors/index.ts';
 import type { Host } from '../../host/index.ts';
-import type { Platform } from '../../model/index.ts';
-import { DB_CLONE, DB_PATHS, DB_RESOURCE, dbHosts } from './render.ts';
+import type { HostSpec, Platform } from '../../model/index.ts';
+import { DB_CLONE, DB_PATHS, DB_RESOURCE, dbHosts, REJOIN_PORT } from './render.ts';
 import { clusterView, currentPrimary, dbVipHolders, isWritable, type HostOf } from './cluster.ts';
 import { query, scalar, slaveStatus, sqlQuoteExisting, sqlString } from './sql.ts';
 
@@ -77,46 +77,119 @@ export async function switchover(p: Platform, hostOf: HostOf, say: Say, to?: str
 }
 
 /**
+ * The receiving end of a rebuild, on the replica: a mutual-TLS listener on its private address
+ * that only the primary's address may reach, which only a peer holding the platform CA's
+ * certificate for the primary's name can complete, writing what arrives to a file (0600). A
+ * connection that delivers nothing (a stranger refused at the handshake) is not the stream: it
+ * listens again until the deadline. Then the file's sha256 and socat's exit code are written.
+ * Fixed text; every value arrives as a positional parameter.
+ */
+const RECEIVER = [
+  'umask 077',
+  'echo $$ > "$7.pid"',
+  'end=$(( $(date +%s) + $8 ))',
+  'rc=1',
+  'while [ "$(date +%s)" -lt "$end" ]; do',
+  '  rm -f "$6"',
+  '  timeout "$(( end - $(date +%s) ))" socat -u OPENSSL-LISTEN:"$1",bind="$2",range="$3"/32,reuseaddr,cert="$5/host.pem",key="$5/host.key",cafile="$5/ca.pem",verify=1,commonname="$4" CREATE:"$6"',
+  '  rc=$?',
+  '  [ -s "$6" ] && break',
+  '  echo "vard-recv: a connection delivered nothing; listening again" >&2',
+  'done',
+  'sha256sum "$6" 2>/dev/null | cut -d" " -f1 > "$7.sha256"',
+  'echo "$rc" > "$7"',
+].join('\n');
+
+/**
+ * The sending end, on the primary: the backup stream, hashed as it leaves (tee into sha256sum
+ * through a fifo) and sent over mutual TLS to the replica's name from the primary's own address.
+ */
+const SENDER = [
+  'set -o pipefail',
+  'umask 077',
+  'fifo=$(mktemp -u /run/vard/rejoin-send.XXXXXX)',
+  'mkfifo "$fifo"',
+  'sha256sum < "$fifo" | cut -d" " -f1 > "$8" &',
+  'sum=$!',
+  'mariadb-backup --defaults-file="$1" --backup --stream=xbstream --user=root --socket="$2" --target-dir=/tmp 2>>/var/log/vard/backup.log \\',
+  '  | tee "$fifo" \\',
+  '  | socat -u STDIN OPENSSL:"$3":"$4",bind="$6",retry=50,interval=0.2,cert="$7/host.pem",key="$7/host.key",cafile="$7/ca.pem",verify=1,commonname="$5"',
+  'rc=$?',
+  'wait "$sum"',
+  'rm -f "$fifo"',
+  'exit $rc',
+].join('\n');
+
+/** Where a rebuild's stream lands on the replica, and its receiver's markers. */
+const REJOIN_FILES = { stream: `${DB_PATHS.mysqlHome}/rejoin.xbstream`, done: `${DB_PATHS.mysqlHome}/.rejoin-done`, sentSum: '/run/vard/rejoin-sent.sha256' } as const;
+
+async function stopReceiver(h: Host): Promise<void> {
+  // Finished by itself: its PID may already be another process's.
+  if (await h.exists(REJOIN_FILES.done)) return;
+  const pid = (await h.readFile(`${REJOIN_FILES.done}.pid`))?.toString('utf8').trim();
+  // The receiver's own session (setsid): the shell, its socat and timeout.
+  if (pid && /^\d+$/.test(pid)) await h.run(['kill', '-TERM', '--', `-${pid}`], { allowFail: true });
+}
+
+/**
  * Rebuilds `name` as a replica of the current primary: Pacemaker keeps its instance stopped (a
  * ban), the datadir is replaced by a `mariadb-backup` stream from the primary, the replication
  * position is taken from the backup, and the ban is lifted so Pacemaker starts it as a replica.
  * The robust answer to an old primary that carries a transaction nobody acknowledged (field notes
  * §3.4): whatever it had, it now has exactly the primary's data.
+ *
+ * The stream is the one transfer between two platform hosts Vard sets up itself (everything else
+ * goes through Vard's own transport): mutual TLS with the platform's CA, each end pinned to the
+ * other db host's name, the listener open to the primary's address only; the bytes are hashed on
+ * both ends and compared before anything is unpacked. A rebuild that fails after the datadir was
+ * removed leaves the instance banned: MariaDB never starts on what did not arrive intact.
  */
 export async function rejoin(p: Platform, hostOf: HostOf, name: string, say: Say): Promise<{ durationMs: number; gtid: string }> {
   if (!dbHosts(p.topology).some((h) => h.name === name)) throw vardError('VARD_ERR_DB_REJOIN', [name, 'not a database host']);
   const primary = await currentPrimary(p, hostOf);
   if (primary === name) throw vardError('VARD_ERR_DB_REJOIN', [name, 'it is the primary']);
+  const tls = p.dbSecrets?.tls;
+  if (!tls?.hosts[name] || !tls.hosts[primary]) throw vardError('VARD_ERR_DB_REJOIN', [name, 'no TLS certificates for the database hosts in the state store yet']);
   const h = hostOf(name);
   const ph = hostOf(primary);
-  const spec = p.topology.hosts.find((x) => x.name === name);
+  const spec = p.topology.hosts.find((x) => x.name === name) as HostSpec;
+  const pspec = p.topology.hosts.find((x) => x.name === primary) as HostSpec;
   const t0 = Date.now();
+  let datadirGone = false;
   say(`rejoin ${name}: stopping its database (cluster ban)`);
   await onQuorateNode(p, hostOf, ['crm_resource', '--ban', '--resource', DB_CLONE, '--node', name, '--force']);
   try {
     await waitFor({ daemon: 'mariadb stop', host: name }, async () => !(await h.exists(DB_PATHS.pidFile)) && (await scalar(h, 'SELECT 1', { allowFail: true })) === undefined, { timeoutMs: 60_000, intervalMs: 200 });
-    say(`rejoin ${name}: streaming a backup from ${primary}`);
+    say(`rejoin ${name}: streaming a backup from ${primary} (mutual TLS)`);
+    datadirGone = true;
     await h.remove(DB_PATHS.datadir, { recursive: true });
     await h.mkdir(DB_PATHS.datadir);
-    const port = '4444';
-    const done = `${DB_PATHS.mysqlHome}/.rejoin-done`;
-    await h.remove(done);
-    // Fixed scripts; addresses and paths arrive as positional parameters.
+    const port = String(REJOIN_PORT);
+    for (const f of [REJOIN_FILES.stream, REJOIN_FILES.done, `${REJOIN_FILES.done}.sha256`, `${REJOIN_FILES.done}.pid`]) await h.remove(f);
+    await ph.remove(REJOIN_FILES.sentSum);
     await h.run([
-      'sh', '-c', 'setsid sh -c \'socat -u TCP-LISTEN:"$1",bind="$2",reuseaddr STDOUT | mbstream -x -C "$3"; echo $? > "$4"\' vard-recv "$@" </dev/null >>/var/log/vard/rejoin.log 2>&1 &',
-      'vard-recv', port, spec?.privateAddress ?? '', DB_PATHS.datadir, done,
+      'sh', '-c', 'setsid sh -c "$0" vard-recv "$@" </dev/null >>/var/log/vard/rejoin.log 2>&1 &',
+      RECEIVER, port, spec.privateAddress, pspec.privateAddress, primary, DB_PATHS.tls, REJOIN_FILES.stream, REJOIN_FILES.done, '900',
     ]);
-    await waitFor({ daemon: 'backup receiver', host: name }, async () => (await h.run(['ss', '-Hltn', `sport = :${port}`], { allowFail: true })).stdout.includes(port), { timeoutMs: 10_000, intervalMs: 50 });
-    const send = await ph.run(
-      [
-        'sh', '-c', 'mariadb-backup --defaults-file="$1" --backup --stream=xbstream --user=root --socket="$2" --target-dir=/tmp 2>>/var/log/vard/backup.log | socat -u STDIN TCP:"$3":"$4"',
-        'vard-send', DB_PATHS.myCnf, DB_PATHS.socket, spec?.privateAddress ?? '', port,
-      ],
-      { allowFail: true, timeoutMs: 600_000 },
-    );
-    await waitFor({ daemon: 'backup receiver', host: name }, () => h.exists(done), { timeoutMs: 120_000, intervalMs: 100 });
-    const rc = (await h.readFile(done))?.toString('utf8').trim();
-    if (send.exitCode !== 0 || rc !== '0') throw vardError('VARD_ERR_DB_REJOIN', [name, `backup stream failed (sender exit ${send.exitCode}, receiver ${rc}): ${send.stderr.slice(-500)}`]);
+    try {
+      await waitFor({ daemon: 'backup receiver', host: name }, async () => (await h.run(['ss', '-Hltn', `sport = :${port}`], { allowFail: true })).stdout.includes(port), { timeoutMs: 10_000, intervalMs: 50 });
+      const send = await ph.run(
+        ['bash', '-c', SENDER, 'vard-send', DB_PATHS.myCnf, DB_PATHS.socket, spec.privateAddress, port, name, pspec.privateAddress, DB_PATHS.tls, REJOIN_FILES.sentSum],
+        { allowFail: true, timeoutMs: 600_000 },
+      );
+      if (send.exitCode !== 0) throw vardError('VARD_ERR_DB_REJOIN', [name, `sending the backup from ${primary} failed (exit ${send.exitCode}): ${send.stderr.slice(-500)}`]);
+      await waitFor({ daemon: 'backup receiver', host: name }, () => h.exists(REJOIN_FILES.done), { timeoutMs: 120_000, intervalMs: 100 });
+    } finally {
+      await stopReceiver(h);
+    }
+    const rc = (await h.readFile(REJOIN_FILES.done))?.toString('utf8').trim();
+    const got = (await h.readFile(`${REJOIN_FILES.done}.sha256`))?.toString('utf8').trim() ?? '';
+    const sent = (await ph.readFile(REJOIN_FILES.sentSum))?.toString('utf8').trim() ?? '';
+    if (rc !== '0' || !/^[0-9a-f]{64}$/.test(sent) || got !== sent) {
+      throw vardError('VARD_ERR_DB_REJOIN', [name, `the backup did not arrive intact (receiver exit ${rc ?? 'none'}, sha256 sent ${sent || 'none'}, received ${got || 'none'})`]);
+    }
+    await h.run(['sh', '-c', 'mbstream -x -C "$1" < "$2"', 'vard-unpack', DB_PATHS.datadir, REJOIN_FILES.stream], { timeoutMs: 600_000 });
+    await h.remove(REJOIN_FILES.stream);
     await h.run(['mariadb-backup', '--prepare', `--target-dir=${DB_PATHS.datadir}`], { timeoutMs: 600_000 });
     await h.run(['chown', '-R', 'mysql:mysql', DB_PATHS.datadir]);
     // `binlog.000003\t1234\t0-2-57`: the primary's position at the backup's consistent point.
@@ -131,12 +204,19 @@ export async function rejoin(p: Platform, hostOf: HostOf, name: string, say: Say
       await stopMaintenance(h);
     }
     await h.writeFile(`${DB_PATHS.mysqlHome}/.vard-initialized`, `${new Date().toISOString()} rebuilt from ${primary} at ${gtid}\n`);
-    await h.remove(done);
+    for (const f of [REJOIN_FILES.done, `${REJOIN_FILES.done}.sha256`, `${REJOIN_FILES.done}.pid`]) await h.remove(f);
+    datadirGone = false;
     return { durationMs: Date.now() - t0, gtid };
+  } catch (e) {
+    if (datadirGone) say(`rejoin ${name}: failed; its database stays stopped (banned) until \`vard db rejoin ${name}\` succeeds`);
+    throw e;
   } finally {
-    say(`rejoin ${name}: handing it back to Pacemaker`);
-    await onQuorateNode(p, hostOf, ['crm_resource', '--clear', '--resource', DB_CLONE, '--node', name]).catch(() => undefined);
-    await onQuorateNode(p, hostOf, ['crm_resource', '--cleanup', '--resource', DB_CLONE, '--node', name]).catch(() => undefined);
+    await h.remove(REJOIN_FILES.stream).catch(() => undefined);
+    if (!datadirGone) {
+      say(`rejoin ${name}: handing it back to Pacemaker`);
+      await onQuorateNode(p, hostOf, ['crm_resource', '--clear', '--resource', DB_CLONE, '--node', name]).catch(() => undefined);
+      await onQuorateNode(p, hostOf, ['crm_resource', '--cleanup', '--resource', DB_CLONE, '--node', name]).catch(() => undefined);
+    }
   }
 }
 

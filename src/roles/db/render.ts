@@ -16,6 +16,10 @@ export const DB_PATHS = {
   pidFile: '/run/mysqld/mysqld.pid',
   errorLog: '/var/log/mysql/error.log',
   corosyncConf: `${currentDir('corosync')}/corosync.conf`,
+  /** Corosync's cluster key, in the same config set as corosync.conf (root only). */
+  corosyncKey: `${currentDir('corosync')}/authkey`,
+  /** This db host's TLS key pair and the platform's CA (root only): the rebuild stream between db hosts. */
+  tls: '/etc/vard/tls',
   /** Pacemaker and Corosync hard-code /var/lib paths; these persistent directories are bound over them. */
   clusterState: '/srv/vard/cluster',
   dumps: '/srv/vard/dumps',
@@ -24,6 +28,9 @@ export const DB_PATHS = {
 } as const;
 
 export const DB_PORT = 3306;
+/** Corosync's knet port, and the port a replica being rebuilt receives the primary's backup on. */
+export const COROSYNC_PORT = 5405;
+export const REJOIN_PORT = 4444;
 /** The account replication and the resource agent use (a local admin and a network replication login). */
 export const REPL_USER = 'vard_repl';
 /** Pacemaker resource ids. */
@@ -129,9 +136,11 @@ export function renderCorosyncConf(p: Platform): string {
     '  version: 2',
     `  cluster_name: vard-db`,
     '  transport: knet',
-    // Lab: one private segment, no crypto. Production: crypto_cipher aes256 + crypto_hash sha256 with an authkey.
-    '  crypto_cipher: none',
-    '  crypto_hash: none',
+    // Anyone on the private segment could otherwise join the membership or forge votes: every
+    // packet is encrypted and authenticated with the platform's key.
+    '  crypto_cipher: aes256',
+    '  crypto_hash: sha256',
+    `  keyfile: ${DB_PATHS.corosyncKey}`,
     '  token: 1000',
     '}',
     'nodelist {',
@@ -342,7 +351,7 @@ esac
 }
 
 /** The files of the cluster's config sets, relative to their version directory. */
-export const SET_FILES = { mariadb: 'my.cnf', corosync: 'corosync.conf', pacemaker: 'cib-configuration.xml' } as const;
+export const SET_FILES = { mariadb: 'my.cnf', corosync: 'corosync.conf', corosyncKey: 'authkey', pacemaker: 'cib-configuration.xml' } as const;
 
 /**
  * The cluster membership and the Pacemaker configuration every cluster host holds (the same bytes
@@ -352,7 +361,9 @@ export const SET_FILES = { mariadb: 'my.cnf', corosync: 'corosync.conf', pacemak
  * secrets) lacks it.
  */
 export function clusterConfigSets(p: Platform): ConfigSet[] {
-  const sets: ConfigSet[] = [{ daemon: 'corosync', files: [{ path: SET_FILES.corosync, content: renderCorosyncConf(p), mode: 0o644 }] }];
+  const key = p.dbSecrets?.totemKey;
+  // Without its key Corosync refuses to start: a cluster never runs unencrypted.
+  const sets: ConfigSet[] = [{ daemon: 'corosync', files: [{ path: SET_FILES.corosync, content: renderCorosyncConf(p), mode: 0o644 }, ...(key ? [{ path: SET_FILES.corosyncKey, content: key, mode: 0o400 }] : [])] }];
   const pw = p.dbSecrets?.replicationPassword;
   // It carries the replication password: readable by root only.
   if (pw) sets.push({ daemon: 'pacemaker', files: [{ path: SET_FILES.pacemaker, content: renderCibConfiguration(p, pw), mode: 0o600 }] });
@@ -372,3 +383,6 @@ export function dbConfigSets(p: Platform, self: HostSpec): ConfigSet[] {
 export function quorumConfigSets(p: Platform): ConfigSet[] {
   return dbVip(p.topology) ? clusterConfigSets(p) : [];
 }
+
+/** Cluster traffic: Corosync between the cluster members only (db and quorum hosts). */
+export const CLUSTER_ACCEPTS = { proto: 'udp', ports: [COROSYNC_PORT], from: [DB_ROLE, QUORUM_ROLE], why: 'Corosync (knet, encrypted): the cluster members' } as const;

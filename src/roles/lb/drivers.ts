@@ -1,6 +1,6 @@
 /**
  * Drivers of the load balancer's daemons: HAProxy (reloaded by a new worker taking the sockets
- * over), Varnish (a new VCL loaded and switched to), keepalived (HUP) and the nftables ruleset.
+ * over), Varnish (a new VCL loaded and switched to) and keepalived (HUP).
  */
 import { httpStatus, logTail, rejectOn, supervised, waitFor, type DaemonDriver } from '../../daemon/index.ts';
 import { vardError } from '../../errors/index.ts';
@@ -100,26 +100,4 @@ const keepalived = supervised({
   probe: async (h) => h.exists('/run/keepalived-vrrp.pid'),
 });
 
-/** nftables is no daemon: "running" means Vard's table is loaded, "reload" loads the current ruleset. */
-const nftables: DaemonDriver = {
-  name: 'nftables',
-  async prepare() {},
-  check: (host, dir) => rejectOn(host, 'nftables', ['nft', '-c', '-f', `${dir}/ruleset.nft`]),
-  async running(host) {
-    return (await host.run(['nft', 'list', 'table', 'inet', 'vard_lb'], { allowFail: true })).exitCode === 0;
-  },
-  async start(host) {
-    await host.run(['nft', '-f', `${currentDir('nftables')}/ruleset.nft`]);
-  },
-  async reload(host) {
-    await host.run(['nft', '-f', `${currentDir('nftables')}/ruleset.nft`]);
-  },
-  async ready(host) {
-    if (!(await nftables.running(host))) throw vardError('VARD_ERR_NOT_READY', ['nftables', host.name, 0, 'table inet vard_lb missing']);
-  },
-  async stop(host) {
-    await host.run(['nft', 'delete', 'table', 'inet', 'vard_lb'], { allowFail: true });
-  },
-};
-
-export const LB_DAEMONS: Readonly<Record<string, DaemonDriver>> = { nftables, varnish, haproxy, keepalived };
+export const LB_DAEMONS: Readonly<Record<string, DaemonDriver>> = { varnish, haproxy, keepalived };

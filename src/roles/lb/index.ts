@@ -1,19 +1,19 @@
 /**
  * The load balancer pair [S8–S10]: HAProxy on the public address, Varnish behind it, keepalived
- * (VRRP) moving the address, nftables letting only the address's service ports in. Other roles
- * reach the public through it by contributing services (`lbServices`).
+ * (VRRP) moving the address. Other roles reach the public through it by contributing services
+ * (`lbServices`); the firewall (every host's) opens the address's service ports to everyone.
  */
 import { writeIfChanged } from '../../host/index.ts';
 import { hostsWithRole } from '../../model/index.ts';
 import type { RoleModule } from '../contract.ts';
 import { LB_DAEMONS } from './drivers.ts';
 import packages from './packages.json' with { type: 'json' };
-import { chkHaproxyScript, LB_PATHS, LB_ROLE, renderHaproxy, renderKeepalived, renderNftables, renderVarnish } from './render.ts';
+import { chkHaproxyScript, LB_PATHS, LB_ROLE, publicPorts, renderHaproxy, renderKeepalived, renderVarnish, VARNISH_PORT } from './render.ts';
 import { setRotation, vipHolders } from './runtime.ts';
 
 export const lbRole: RoleModule = {
   id: LB_ROLE,
-  summary: 'load balancer: HAProxy, Varnish, keepalived (the public address), nftables',
+  summary: 'load balancer: HAProxy, Varnish, keepalived (the public address)',
   packages,
   topology: {
     privateBlock: 130,
@@ -39,8 +39,14 @@ export const lbRole: RoleModule = {
     ],
   },
   daemons: LB_DAEMONS,
-  // The firewall first, and the VIP manager last, so a node only bids for the address once it can serve.
-  render: (p, host, lb) => [renderNftables(p, host, lb), renderVarnish(p, host, lb), renderHaproxy(p, host, lb), renderKeepalived(p, host)],
+  // The VIP manager last, so a node only bids for the address once it can serve.
+  render: (p, host, lb) => [renderVarnish(p, host, lb), renderHaproxy(p, host, lb), renderKeepalived(p, host)],
+  accepts: (_p, _host, lb) => [
+    { proto: 'tcp', ports: publicPorts(lb), from: 'public', why: 'the public address: every service the balancers front' },
+    { proto: 'vrrp', from: [LB_ROLE], why: 'keepalived: the other balancer' },
+    // HAProxy's backup cache is the other balancer's Varnish.
+    { proto: 'tcp', ports: [VARNISH_PORT], from: [LB_ROLE], why: 'Varnish: the other balancer HAProxy' },
+  ],
   rollout: { kind: 'active-last' },
   active: async (ctx) => (await vipHolders(ctx.platform, ctx.hostOf))[0],
   async prepareHost(ctx, host) {

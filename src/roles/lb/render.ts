@@ -1,6 +1,7 @@
 /**
  * The load balancers' files, rendered purely from the model and what the other roles ask of the
- * balancers (`LbContribution`): HAProxy, Varnish, keepalived and the nftables firewall [S8–S10].
+ * balancers (`LbContribution`): HAProxy, Varnish and keepalived [S8–S10]; the firewall is every host's
+ * (src/roles/firewall), opened here by the role's `accepts`.
  */
 import { configId, hostsWithRole, type HostSpec, type Platform } from '../../model/index.ts';
 import { BIN_DIR, header, type ConfigSet } from '../../render/index.ts';
@@ -265,40 +266,6 @@ export function chkHaproxyScript(): string {
     `exec /usr/bin/curl -fsS -o /dev/null --max-time 1 http://127.0.0.1:${HAPROXY_HEALTH_PORT}/healthz`,
     '',
   ].join('\n');
-}
-
-/** The firewall [S10]: from the public side only the VIP's service ports, and VRRP from the peer. */
-export function renderNftables(p: Platform, self: HostSpec, lb: LbContribution): ConfigSet {
-  const peers = hostsWithRole(p.topology, LB_ROLE).filter((h) => h.name !== self.name && h.publicAddress);
-  const vip = p.topology.publicVip;
-  const L = [
-    header('#', `platform ${p.name}, host ${self.name}`).trimEnd(),
-    // Declaring then deleting the table makes the load atomic and idempotent: one transaction
-    // replaces Vard's table and leaves any other table alone.
-    'table inet vard_lb',
-    'delete table inet vard_lb',
-    'table inet vard_lb {',
-    '  chain input {',
-    '    type filter hook input priority filter; policy drop;',
-    '    ct state established,related accept',
-    '    ct state invalid drop',
-    '    iif "lo" accept',
-    `    iifname "${PRIVATE_IF}" accept`,
-  ];
-  if (peers.length) L.push(`    iifname "${PUBLIC_IF}" ip saddr { ${peers.map((h) => h.publicAddress).join(', ')} } ip protocol vrrp accept`);
-  L.push(
-    `    iifname "${PUBLIC_IF}" ip daddr ${vip} tcp dport { ${publicPorts(lb).join(', ')} } accept`,
-    `    iifname "${PUBLIC_IF}" ip daddr ${vip} icmp type echo-request accept`,
-    '    counter',
-    '  }',
-    '  chain forward {',
-    '    type filter hook forward priority filter; policy drop;',
-    '    counter',
-    '  }',
-    '}',
-    '',
-  );
-  return { daemon: 'nftables', files: [{ path: 'ruleset.nft', content: L.join('\n') }] };
 }
 
 /** The ports the public address serves: HTTP always (the front of every site), plus each TCP service's. */

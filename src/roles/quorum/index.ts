@@ -7,7 +7,7 @@ import type { RoleModule } from '../contract.ts';
 import { prepareClusterHost } from '../db/cluster.ts';
 import { QUORUM_DAEMONS } from '../db/drivers.ts';
 import { dbRole } from '../db/index.ts';
-import { DB_ROLE, QUORUM_ROLE, quorumConfigSets } from '../db/render.ts';
+import { CLUSTER_ACCEPTS, DB_ROLE, dbVip, QUORUM_ROLE, quorumConfigSets } from '../db/render.ts';
 import packages from './packages.json' with { type: 'json' };
 
 export const quorumRole: RoleModule = {
@@ -26,6 +26,7 @@ export const quorumRole: RoleModule = {
   testTopology: dbRole.testTopology,
   daemons: QUORUM_DAEMONS,
   render: (p) => quorumConfigSets(p),
+  accepts: (p) => (dbVip(p.topology) ? [CLUSTER_ACCEPTS] : []),
   rollout: { kind: 'all-at-once' },
   async prepareHost(ctx, host) {
     await prepareClusterHost(host, ctx.hostOf(host.name));

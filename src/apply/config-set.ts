@@ -63,8 +63,18 @@ export function loadedFileOf(daemon: string): string {
   return `/run/vard/${daemon}.loaded`;
 }
 
-export async function loadedVersion(host: Host, daemon: string): Promise<string | undefined> {
-  return (await host.readFile(loadedFileOf(daemon)))?.toString('utf8').trim() || undefined;
+/** Written instead of a version when a failed reload left the daemon running something unknown. */
+const UNKNOWN = 'unknown';
+
+/**
+ * The version the daemon loaded. A running daemon with no record at all (started by a Vard from
+ * before the record existed) is taken to run `current`, as then: only a record that names
+ * another version (or `unknown`) says otherwise. Without that, the first apply after an upgrade
+ * would reload every daemon of the platform, a restart through the cluster for the databases.
+ */
+async function effectiveLoaded(host: Host, daemon: string, link: string | undefined, running: boolean): Promise<{ loaded: string | undefined; recorded: boolean }> {
+  const raw = (await host.readFile(loadedFileOf(daemon)))?.toString('utf8').trim() || undefined;
+  return { loaded: raw ?? (running ? link : undefined), recorded: raw !== undefined };
 }
 
 /**
@@ -76,12 +86,13 @@ export async function setStatus(host: Host, set: ConfigSet, driver: DaemonDriver
   const root = configRoot(set.daemon);
   const desired = versionOf(set);
   const link = await host.readlink(`${root}/current`);
-  const loaded = await loadedVersion(host, set.daemon);
+  const running = await driver.running(host);
+  const { loaded } = await effectiveLoaded(host, set.daemon, link, running);
   let current: string | undefined;
   // Loaded but no longer linked (a hand-moved link) would restart into another version: not in sync either.
   if (loaded !== link) current = loaded === desired ? undefined : loaded;
   else current = link === desired && !(await intact(host, `${root}/${link}`, set)) ? `${link}${MODIFIED}` : link;
-  return { daemon: set.daemon, desired, current, running: await driver.running(host) };
+  return { daemon: set.daemon, desired, current, running };
 }
 
 /**
@@ -95,10 +106,13 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
   const version = versionOf(set);
   const dir = `${root}/${version}`;
   const link = await host.readlink(`${root}/current`);
-  const loaded = await loadedVersion(host, set.daemon);
   const wasRunning = await driver.running(host);
+  const { loaded, recorded } = await effectiveLoaded(host, set.daemon, link, wasRunning);
   const whole = (await host.exists(dir)) && (await intact(host, dir, set));
-  if (link === version && loaded === version && wasRunning && whole) return 'unchanged';
+  if (link === version && loaded === version && wasRunning && whole) {
+    if (!recorded) await host.writeFile(loadedFileOf(set.daemon), `${version}\n`);
+    return 'unchanged';
+  }
   // What a failure goes back to: what the daemon runs, which after a crash past the swap is not `current`.
   const previous = wasRunning && loaded !== undefined ? loaded : link;
 
@@ -133,7 +147,7 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
     if (failInApply(set.daemon, host.name)) throw vardError('VARD_ERR_NOT_READY', [set.daemon, host.name, 0, 'VARD_FAIL_IN_APPLY (test hook)']);
   } catch (e) {
     // Half-reloaded, the daemon runs something unknown: the next run reloads whatever it finds.
-    await host.remove(loadedFileOf(set.daemon)).catch(() => undefined);
+    await host.writeFile(loadedFileOf(set.daemon), `${UNKNOWN}\n`).catch(() => undefined);
     if (previous !== undefined && previous !== version && (await host.exists(`${root}/${previous}`))) {
       await host.symlink(previous, `${root}/current`);
       try {

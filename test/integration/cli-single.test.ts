@@ -35,7 +35,7 @@ test('lab up, site create, status, lab down: the whole life of a single-host pla
   assert.equal(status.activeLb, 'node1');
   assert.deepEqual(
     status.hosts[0]!.daemons.map((d) => `${d.daemon}:${d.running}:${d.inSync}`),
-    ['php-fpm:true:true', 'apache2:true:true', 'nftables:true:true', 'varnish:true:true', 'haproxy:true:true', 'keepalived:true:true'],
+    ['nftables:true:true', 'php-fpm:true:true', 'apache2:true:true', 'varnish:true:true', 'haproxy:true:true', 'keepalived:true:true'],
   );
   const plan = await vard('--json', 'apply', '--dry-run');
   assert.deepEqual((JSON.parse(plan.stdout) as { steps: string[] }).steps, [], 'a converged platform plans nothing');

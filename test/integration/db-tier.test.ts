@@ -291,7 +291,7 @@ test('drift on a db host: hand-edited my.cnf and corosync.conf are seen by a dry
 
   const st = await P.cli(['--json', 'status']);
   const s = JSON.parse(st.stdout) as { hosts: { name: string; up: boolean; daemons: { daemon: string; running: boolean; inSync: boolean }[] }[] };
-  for (const [name, daemons] of [['db1', ['mariadb', 'corosync', 'pacemaker']], ['db2', ['mariadb', 'corosync', 'pacemaker']], ['dbq', ['corosync', 'pacemaker']]] as const) {
+  for (const [name, daemons] of [['db1', ['nftables', 'mariadb', 'corosync', 'pacemaker']], ['db2', ['nftables', 'mariadb', 'corosync', 'pacemaker']], ['dbq', ['nftables', 'corosync', 'pacemaker']]] as const) {
     const h = s.hosts.find((x) => x.name === name);
     assert.deepEqual(h?.daemons.map((d) => d.daemon), [...daemons], name);
     assert.ok(h?.daemons.every((d) => d.running && d.inSync), `${name}: ${JSON.stringify(h?.daemons)}`);

@@ -107,7 +107,8 @@ test('crm_mon XML: quorum, DC, online nodes, promoted instance, VIP holder', () 
 <resources><clone id="db-clone" multi_state="true"><resource id="db" resource_agent="ocf:vard:mariadb" role="Promoted" active="true" nodes_running_on="1"><node name="db1" id="1" cached="true"/></resource>
 <resource id="db" resource_agent="ocf:vard:mariadb" role="Stopped" active="false" nodes_running_on="0"/></clone>
 <resource id="db-vip" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true" nodes_running_on="1"><node name="db1" id="1" cached="true"/></resource></resources>
-<failures><failure op_key="db_monitor_1000" node="db2" exitstatus="error" exitreason="MariaDB slave io has failed (1236)" status="complete"/></failures></pacemaker-result>`;
+<failures><failure op_key="db_monitor_1000" node="db2" exitstatus="error" exitreason="MariaDB slave io has failed (1236)" status="complete"/></failures>
+<bans><ban id="cli-ban-db-clone-on-db2" resource="db-clone" node="db2" weight="-1000000" promoted-only="false" master_only="false"/><ban id="cli-ban-other-on-db1" resource="other" node="db1" weight="-1000000"/></bans></pacemaker-result>`;
   const v = parseCrmMon(xml, 'db1');
   assert.equal(v.quorate, true);
   assert.equal(v.dc, 'dbq');
@@ -115,6 +116,8 @@ test('crm_mon XML: quorum, DC, online nodes, promoted instance, VIP holder', () 
   assert.deepEqual(v.promoted, ['db1']);
   assert.deepEqual(v.vipOn, ['db1']);
   assert.match(v.failures[0] ?? '', /1236/);
+  // Only bans of the database clone count; a half-done rejoin leaves one, and it must be seen.
+  assert.deepEqual(v.bans, [{ node: 'db2', id: 'cli-ban-db-clone-on-db2' }]);
 });
 
 test('alerts: healthy is empty; a stopped or lagging replica, semi-sync off, two writable servers each raise one', () => {
@@ -128,6 +131,9 @@ test('alerts: healthy is empty; a stopped or lagging replica, semi-sync off, two
     hosts: [host('db1', { role: 'primary', readOnly: false }), host('db2', { replication: repl })],
   };
   assert.deepEqual(dbAlerts(healthy), []);
+  const banned = { ...healthy, cluster: { via: 'db1', quorate: true, dc: 'dbq', online: ['db1', 'db2', 'dbq'], promoted: ['db1'], unpromoted: [], vipOn: ['db1'], failures: [], bans: [{ node: 'db2', id: 'cli-ban-db-clone-on-db2' }] } };
+  assert.deepEqual(dbAlerts(banned).map((a) => a.key), ['db:db2:banned']);
+  assert.match(dbAlerts(banned)[0]!.summary, /vard db rejoin db2/);
   const stopped = { ...healthy, hosts: [healthy.hosts[0]!, host('db2', { replication: { ...repl, sqlRunning: 'No', lastError: 'Duplicate entry' } })] };
   assert.deepEqual(dbAlerts(stopped).map((a) => a.key), ['db:db2:replication-stopped']);
   const lagging = { ...healthy, lagTransactions: { db2: 5000 } };

@@ -8,7 +8,7 @@ import { waitFor } from '../../daemon/index.ts';
 import { isVardError, vardError } from '../../errors/index.ts';
 import { addressHolders, writeIfChanged, type Host } from '../../host/index.ts';
 import type { HostSpec, Platform } from '../../model/index.ts';
-import { clusterHosts, dbVip, DB_PATHS, DB_PRIVATE_IF, dbHosts, privateNetMask, REPL_USER, vardAgentScript } from './render.ts';
+import { clusterHosts, DB_CLONE, DB_PATHS, DB_PRIVATE_IF, dbHosts, dbVip, privateNetMask, REPL_USER, vardAgentScript } from './render.ts';
 import { query, scalar, sqlString } from './sql.ts';
 
 export type { HostOf } from '../contract.ts';
@@ -170,6 +170,11 @@ export interface ClusterView {
   readonly vipOn: readonly string[];
   /** Failed actions Pacemaker reports (`<failure … />`), as short text. */
   readonly failures: readonly string[];
+  /**
+   * Nodes a `crm_resource --ban` keeps the database off (`cli-ban-db-clone-on-db2`): left by a
+   * rejoin that stopped half-way on purpose, so MariaDB never starts on unverified data.
+   */
+  readonly bans: readonly { readonly node: string; readonly id: string }[];
 }
 
 /**
@@ -202,7 +207,12 @@ export function parseCrmMon(xml: string, via: string): ClusterView {
     const a = (k: string) => new RegExp(`${k}="([^"]*)"`).exec(m[1] ?? '')?.[1] ?? '';
     return `${a('op_key')} on ${a('node')}: ${a('exitreason') || a('status')}`;
   });
-  return { via, quorate, dc, online, promoted, unpromoted, vipOn, failures };
+  // `<ban id="cli-ban-db-clone-on-db2" resource="db-clone" node="db2" weight="-1000000" …/>` (crm_mon --include=bans)
+  const bans = [...xml.matchAll(/<ban ([^>]*)\/>/g)].flatMap((m) => {
+    const a = (k: string) => new RegExp(`\\b${k}="([^"]*)"`).exec(m[1] ?? '')?.[1] ?? '';
+    return a('resource') === DB_CLONE && a('node') ? [{ node: a('node'), id: a('id') }] : [];
+  });
+  return { via, quorate, dc, online, promoted, unpromoted, vipOn, failures, bans };
 }
 
 /** Asks the first answering db host's Pacemaker for its view; undefined when none answers. */
@@ -210,7 +220,7 @@ export async function clusterView(p: Platform, hostOf: HostOf, prefer?: readonly
   const names = prefer ?? clusterHosts(p.topology).map((h) => h.name);
   for (const n of names) {
     try {
-      const r = await hostOf(n).run(['crm_mon', '-1', '--output-as=xml'], { allowFail: true, timeoutMs: 15_000 });
+      const r = await hostOf(n).run(['crm_mon', '-1', '--output-as=xml', '--include=bans'], { allowFail: true, timeoutMs: 15_000 });
       if (r.exitCode === 0 && r.stdout.includes('<pacemaker-result')) {
         const v = parseCrmMon(r.stdout, n);
         // A node cut off from the others answers too, without quorum: prefer a quorate view.

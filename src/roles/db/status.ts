@@ -145,6 +145,9 @@ export function dbAlerts(s: DbStatus, t: AlertThresholds = {}): DbAlert[] {
   if (s.primary && !(s.vipHolders.length === 1 && s.vipHolders[0] === s.primary)) {
     out.push({ key: 'db:vip', severity: 'critical', host: s.primary, summary: `the database address ${s.vip} is on ${s.vipHolders.join(', ') || 'no host'}, the primary is ${s.primary}` });
   }
+  for (const b of s.cluster?.bans ?? []) {
+    out.push({ key: `db:${b.node}:banned`, severity: 'critical', host: b.node, summary: `${b.node} is banned from running the database (${b.id}), as a rejoin that did not finish leaves it; rebuild it with \`vard db rejoin ${b.node}\`` });
+  }
   for (const h of s.hosts) {
     if (!h.up) out.push({ key: `db:${h.name}:down`, severity: 'warning', host: h.name, summary: `${h.name} is down` });
     else if (!h.running) out.push({ key: `db:${h.name}:stopped`, severity: 'warning', host: h.name, summary: `MariaDB on ${h.name} is not running` });

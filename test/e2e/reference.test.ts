@@ -100,3 +100,26 @@ test('the API shows the platform: core status and the database role’s own rout
   assert.ok(['db1', 'db2'].includes(db.json().primary), db.body);
   assert.equal(db.json().healthy, true, db.body);
 });
+
+test('no secret shows in a process argument, a log or --json output: only `site credentials` prints one', async () => {
+  const p = P.ctx.service.platform();
+  const secrets = [...Object.values(p.databases ?? {}).map((d) => d.password), p.dbSecrets?.replicationPassword].filter((x): x is string => Boolean(x));
+  assert.ok(secrets.length >= 2, 'the platform has database secrets to look for');
+  const leaks: string[] = [];
+  for (const h of P.lab.hosts()) {
+    // Every running process's argv, and every log the host keeps (Vard's, the daemons', Pacemaker's).
+    const argv = await h.run(['sh', '-c', 'for f in /proc/[0-9]*/cmdline; do tr "\\0" " " < "$f" 2>/dev/null; echo; done'], { allowFail: true });
+    const logs = await h.run(['sh', '-c', 'find /var/log /run/vard -type f -print0 | xargs -0 -r cat 2>/dev/null'], { allowFail: true, timeoutMs: 60_000 });
+    for (const s of secrets) {
+      if (argv.stdout.includes(s)) leaks.push(`${h.name}: a process argument`);
+      if (logs.stdout.includes(s)) leaks.push(`${h.name}: a log file`);
+    }
+  }
+  for (const args of [['status'], ['site', 'list'], ['site', 'show', D10], ['db', 'status'], ['apply', '--dry-run']]) {
+    const r = await P.cli(['--json', ...args]);
+    for (const s of secrets) if (r.stdout.includes(s) || r.stderr.includes(s)) leaks.push(`vard ${args.join(' ')}`);
+  }
+  assert.deepEqual([...new Set(leaks)], []);
+  const creds = await cliJson<{ password: string }>(['site', 'credentials', D10]);
+  assert.ok(secrets.includes(creds.password), 'site credentials is the one place a password is printed');
+});

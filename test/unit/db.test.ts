@@ -108,7 +108,7 @@ test('crm_mon XML: quorum, DC, online nodes, promoted instance, VIP holder', () 
 <resource id="db" resource_agent="ocf:vard:mariadb" role="Stopped" active="false" nodes_running_on="0"/></clone>
 <resource id="db-vip" resource_agent="ocf:heartbeat:IPaddr2" role="Started" active="true" nodes_running_on="1"><node name="db1" id="1" cached="true"/></resource></resources>
 <failures><failure op_key="db_monitor_1000" node="db2" exitstatus="error" exitreason="MariaDB slave io has failed (1236)" status="complete"/></failures>
-<bans><ban id="cli-ban-db-clone-on-db2" resource="db-clone" node="db2" weight="-1000000" promoted-only="false" master_only="false"/><ban id="cli-ban-other-on-db1" resource="other" node="db1" weight="-1000000"/></bans></pacemaker-result>`;
+<bans><ban id="cli-ban-db-clone-on-db2" resource="db-clone" node="db2" weight="-1000000" promoted-only="false" master_only="false"/><ban id="cli-ban-other-on-db1" resource="other" node="db1" weight="-1000000"/><ban id="db-clone-not-on-dbq" resource="db-clone" node="dbq" weight="-INFINITY"/></bans></pacemaker-result>`;
   const v = parseCrmMon(xml, 'db1');
   assert.equal(v.quorate, true);
   assert.equal(v.dc, 'dbq');

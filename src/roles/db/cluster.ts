@@ -210,7 +210,8 @@ export function parseCrmMon(xml: string, via: string): ClusterView {
   // `<ban id="cli-ban-db-clone-on-db2" resource="db-clone" node="db2" weight="-1000000" …/>` (crm_mon --include=bans)
   const bans = [...xml.matchAll(/<ban ([^>]*)\/>/g)].flatMap((m) => {
     const a = (k: string) => new RegExp(`\\b${k}="([^"]*)"`).exec(m[1] ?? '')?.[1] ?? '';
-    return a('resource') === DB_CLONE && a('node') ? [{ node: a('node'), id: a('id') }] : [];
+    // Vard's own location rules show here too (`db-clone-not-on-dbq`); only `crm_resource --ban`'s are bans.
+    return a('resource') === DB_CLONE && a('node') && a('id').startsWith('cli-ban-') ? [{ node: a('node'), id: a('id') }] : [];
   });
   return { via, quorate, dc, online, promoted, unpromoted, vipOn, failures, bans };
 }

@@ -40,7 +40,7 @@ export const lbRole: RoleModule = {
   },
   daemons: LB_DAEMONS,
   // The VIP manager last, so a node only bids for the address once it can serve.
-  render: (p, host, lb) => [renderVarnish(p, host, lb), renderHaproxy(p, host, lb), renderKeepalived(p, host)],
+  render: (p, host, lb) => [renderVarnish(p, host), renderHaproxy(p, host, lb), renderKeepalived(p, host)],
   accepts: (_p, _host, lb) => [
     { proto: 'tcp', ports: publicPorts(lb), from: 'public', why: 'the public address: every service the balancers front' },
     { proto: 'vrrp', from: [LB_ROLE], why: 'keepalived: the other balancer' },

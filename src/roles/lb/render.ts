@@ -21,6 +21,8 @@ export const PUBLIC_IF = 'pub';
 export const PRIVATE_IF = 'priv';
 export const VARNISH_PORT = 6081;
 export const HAPROXY_HEALTH_PORT = 8404;
+/** HAProxy's loopback frontend for Varnish's misses (the same site map as the public one). */
+export const CACHE_MISS_PORT = 8405;
 
 function byId(a: { readonly id: string }, b: { readonly id: string }): number {
   return a.id < b.id ? -1 : a.id > b.id ? 1 : 0;
@@ -33,6 +35,29 @@ function httpServices(lb: LbContribution): HttpService[] {
 
 export function backendName(s: { readonly role: string; readonly id: string }): string {
   return `be_${configId(s.role)}_${configId(s.id)}`;
+}
+
+function checkKey(role: string, host: string): string {
+  return `${role} ${host}`;
+}
+
+/**
+ * Which backend holds the one real health check of each server (by role and host): the first
+ * HTTP service it serves in. The server in every other site's backend tracks it, so a web server
+ * costs the balancers one check a second whatever the number of sites (1,000 sites × 3 web
+ * servers × 2 balancers were 6,000 checks a second), and a drain or a failure of that one server
+ * reaches every backend at once. What a per-site check would catch beyond "Apache answers" (a
+ * broken vhost) is caught by the web role's verify before a change stays.
+ */
+export function checkedBackends(lb: LbContribution): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const s of httpServices(lb)) for (const w of s.servers) if (!out.has(checkKey(s.role, w.host))) out.set(checkKey(s.role, w.host), backendName(s));
+  return out;
+}
+
+/** The backend/server whose state `server` has in the HTTP service `s`: its own, or the one it tracks. */
+export function checkedServer(lb: LbContribution, s: { readonly role: string; readonly id: string }, server: string): string {
+  return `${checkedBackends(lb).get(checkKey(s.role, server)) ?? backendName(s)}/${server}`;
 }
 
 /** Drupal's session cookie is SESS<hash> over http and SSESS<hash> over https. */
@@ -92,16 +117,33 @@ export function renderHaproxy(p: Platform, self: HostSpec, lb: LbContribution): 
     '  use_backend %[var(txn.backend)] if !cacheable_method || drupal_session || private_path',
   );
   L.push('  default_backend be_varnish', '');
+  // Varnish's misses come back here and take the same site map: the cache needs no backend, probe
+  // or VCL line per site (varnishd -C compiled 1,000 sites' VCL in minutes), and a web server
+  // taken out of rotation or found dead here is out for the cache too.
+  L.push(
+    'frontend fe_cache_miss',
+    `  bind 127.0.0.1:${CACHE_MISS_PORT}`,
+    '  http-request set-var(txn.site) req.hdr(host),lower,field(1,:)',
+    `  http-request set-var(txn.backend) var(txn.site),map(${SITES_MAP})`,
+    '  acl known_site var(txn.backend) -m found',
+    '  http-request return status 404 content-type text/plain string "No such site on this platform\\n" if !known_site',
+    '  use_backend %[var(txn.backend)]',
+    '',
+  );
   L.push('backend be_varnish', '  option httpchk GET /varnish-health', `  server local 127.0.0.1:${VARNISH_PORT} check`);
   if (peer) L.push(`  server peer ${peer.privateAddress}:${VARNISH_PORT} check backup`);
   L.push('');
+  const checked = checkedBackends(lb);
   for (const s of sites) {
+    const own = s.servers.some((w) => checked.get(checkKey(s.role, w.host)) === backendName(s));
     L.push(
       `backend ${backendName(s)}`,
       '  balance roundrobin',
-      '  option httpchk',
-      `  http-check send meth GET uri ${s.healthPath} ver HTTP/1.1 hdr Host ${s.domain}`,
-      ...s.servers.map((w) => `  server ${w.host} ${w.address}:${w.port} check`),
+      ...(own ? ['  option httpchk', `  http-check send meth GET uri ${s.healthPath} ver HTTP/1.1 hdr Host ${s.domain}`] : []),
+      ...s.servers.map((w) => {
+        const at = checked.get(checkKey(s.role, w.host));
+        return `  server ${w.host} ${w.address}:${w.port} ${at === backendName(s) ? 'check' : `track ${at}/${w.host}`}`;
+      }),
       '',
     );
   }
@@ -123,52 +165,25 @@ export function renderHaproxy(p: Platform, self: HostSpec, lb: LbContribution): 
   return { daemon: 'haproxy', files: [{ path: 'haproxy.cfg', content: L.join('\n') }, { path: SITES_MAP, content: map }] };
 }
 
-export function varnishBackendName(server: string, id: string): string {
-  return `${server}__${configId(id)}`;
-}
-
-export function renderVarnish(p: Platform, self: HostSpec, lb: LbContribution): ConfigSet {
-  const sites = httpServices(lb);
-  const L: string[] = ['vcl 4.1;', header('#', `platform ${p.name}, host ${self.name}`).trimEnd(), '', 'import directors;', 'import std;', ''];
-  // VCL refuses an unused probe, so with no sites there is only the empty default backend.
-  if (!sites.length) L.push('backend default none;', '');
-  else L.push(
-    'probe health {',
-    `  .request = "GET ${sites[0]?.healthPath} HTTP/1.1" "Host: health" "Connection: close";`,
-    '  .interval = 1s;',
-    '  .timeout = 500ms;',
-    '  .window = 3;',
-    '  .threshold = 2;',
-    '  .initial = 2;',
+export function renderVarnish(p: Platform, self: HostSpec): ConfigSet {
+  const L: string[] = ['vcl 4.1;', header('#', `platform ${p.name}, host ${self.name}`).trimEnd(), ''];
+  L.push(
+    // One backend whatever the number of sites: this balancer's HAProxy, which routes by the site
+    // map, checks the web servers and drains them. No probe: it is on loopback, and HAProxy going
+    // away takes this node's public side with it (keepalived tracks it).
+    'backend haproxy {',
+    '  .host = "127.0.0.1";',
+    `  .port = "${CACHE_MISS_PORT}";`,
+    '  .connect_timeout = 1s;',
+    // HAProxy may try up to three servers (retries 2) of up to 30 s each before it answers.
+    '  .first_byte_timeout = 95s;',
     '}',
     '',
-  );
-  for (const s of sites) {
-    for (const w of s.servers) {
-      L.push(
-        `backend ${varnishBackendName(w.host, s.id)} {`,
-        `  .host = "${w.address}";`,
-        `  .port = "${w.port}";`,
-        '  .probe = health;',
-        '  .connect_timeout = 1s;',
-        '  .first_byte_timeout = 30s;',
-        '}',
-      );
-    }
-  }
-  L.push('', 'sub vcl_init {');
-  for (const s of sites) {
-    L.push(`  new d_${configId(s.id)} = directors.round_robin();`);
-    for (const w of s.servers) L.push(`  d_${configId(s.id)}.add_backend(${varnishBackendName(w.host, s.id)});`);
-  }
-  L.push('}', '', 'sub vcl_recv {', '  if (req.url == "/varnish-health") {', '    return (synth(200, "OK"));', '  }');
-  L.push('  set req.http.X-Vard-Site = std.tolower(regsub(req.http.host, ":[0-9]+$", ""));');
-  sites.forEach((s, i) => {
-    L.push(`  ${i === 0 ? 'if' : 'elsif'} (req.http.X-Vard-Site == "${s.domain}") {`, `    set req.backend_hint = d_${configId(s.id)}.backend();`, '  }');
-  });
-  L.push(sites.length ? '  else {' : '  {', '    return (synth(404, "No such site on this platform"));', '  }');
-  L.push(
-    '  unset req.http.X-Vard-Site;',
+    'sub vcl_recv {',
+    '  if (req.url == "/varnish-health") {',
+    '    return (synth(200, "OK"));',
+    '  }',
+    '  set req.backend_hint = haproxy;',
     '  if (req.method != "GET" && req.method != "HEAD") {',
     '    return (pass);',
     '  }',
@@ -184,7 +199,7 @@ export function renderVarnish(p: Platform, self: HostSpec, lb: LbContribution): 
     '}',
     '',
     'sub vcl_backend_response {',
-    // A web server answering 5xx (its PHP pool down) is retried on the next one.
+    // A web server answering 5xx (its PHP pool down) is retried; HAProxy's round robin sends the retry to the next one.
     '  if (beresp.status >= 500 && bereq.retries < 2 && (bereq.method == "GET" || bereq.method == "HEAD")) {',
     '    return (retry);',
     '  }',
@@ -195,7 +210,7 @@ export function renderVarnish(p: Platform, self: HostSpec, lb: LbContribution): 
     '}',
     '',
     'sub vcl_backend_error {',
-    // A backend that died between probes must not cost the visitor an error.
+    // A connection HAProxy dropped (a worker replaced mid-request) must not cost the visitor an error.
     '  if (bereq.retries < 2) {',
     '    return (retry);',
     '  }',

@@ -6,7 +6,7 @@ import { addressHolders, type Host } from '../../host/index.ts';
 import { hostsWithRole, type Platform } from '../../model/index.ts';
 import type { HostOf, LbContribution, RoleContext } from '../contract.ts';
 import { LB_DAEMONS } from './drivers.ts';
-import { backendName, LB_PATHS, LB_ROLE, PUBLIC_IF, varnishBackendName } from './render.ts';
+import { backendName, checkedServer, LB_PATHS, LB_ROLE, PUBLIC_IF } from './render.ts';
 
 /** Sends commands to HAProxy's runtime API on a load balancer. */
 export async function haproxyCommand(host: Host, commands: readonly string[]): Promise<string> {
@@ -22,23 +22,22 @@ export function vipHolders(p: Platform, hostOf: HostOf): Promise<string[]> {
 
 /**
  * Takes a server out of rotation in every load balancer — in every backend it serves in (HAProxy
- * drain: no new requests, running ones finish; Varnish: marked sick) — or puts it back. Taking it
- * out waits (bounded) until no request to it is in flight.
+ * drain: no new requests, running ones finish) — or puts it back. An HTTP service's server follows
+ * the one that is checked (`track`), and HAProxy passes a drain on to the servers tracking it, so
+ * it is one command per server, not one per site (a thousand do not fit the runtime API's line).
+ * Varnish sends its misses through HAProxy, so it needs nothing. Taking it out waits (bounded)
+ * until no request to it is in flight.
  */
 export async function setRotation(ctx: RoleContext, server: string, inRotation: boolean, lb: LbContribution): Promise<void> {
-  const services = [...(lb.http ?? []), ...(lb.tcp ?? [])].filter((s) => s.servers.some((x) => x.host === server));
-  const http = (lb.http ?? []).filter((s) => s.servers.some((x) => x.host === server));
+  const http = (lb.http ?? []).filter((s) => s.servers.some((x) => x.host === server)).map((s) => checkedServer(lb, s, server));
+  const tcp = (lb.tcp ?? []).filter((s) => s.servers.some((x) => x.host === server)).map((s) => `${backendName(s)}/${server}`);
+  const targets = [...new Set([...http, ...tcp])];
   const lbs = hostsWithRole(ctx.platform.topology, LB_ROLE);
   for (const node of lbs) {
     const h = ctx.hostOf(node.name);
     try {
       if (await LB_DAEMONS.haproxy!.running(h)) {
-        await haproxyCommand(h, services.map((s) => `set server ${backendName(s)}/${server} state ${inRotation ? 'ready' : 'drain'}`));
-      }
-      if (await LB_DAEMONS.varnish!.running(h)) {
-        for (const s of http) {
-          await h.run(['varnishadm', '-n', LB_PATHS.varnishWorkdir, 'backend.set_health', varnishBackendName(server, s.id), inRotation ? 'auto' : 'sick'], { allowFail: true });
-        }
+        await haproxyCommand(h, targets.map((t) => `set server ${t} state ${inRotation ? 'ready' : 'drain'}`));
       }
     } catch {
       // A load balancer that is down routes nothing; there is nothing to drain there.

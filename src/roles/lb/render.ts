@@ -55,9 +55,9 @@ export function checkedBackends(lb: LbContribution): Map<string, string> {
   return out;
 }
 
-/** The backend/server whose state `server` has in the HTTP service `s`: its own, or the one it tracks. */
-export function checkedServer(lb: LbContribution, s: { readonly role: string; readonly id: string }, server: string): string {
-  return `${checkedBackends(lb).get(checkKey(s.role, server)) ?? backendName(s)}/${server}`;
+/** The backend/server whose state `server` has in the HTTP service `s`: its own, or the one it tracks (`checked`: checkedBackends). */
+export function checkedServer(checked: ReadonlyMap<string, string>, s: { readonly role: string; readonly id: string }, server: string): string {
+  return `${checked.get(checkKey(s.role, server)) ?? backendName(s)}/${server}`;
 }
 
 /** Drupal's session cookie is SESS<hash> over http and SSESS<hash> over https. */

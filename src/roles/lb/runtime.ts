@@ -6,7 +6,7 @@ import { addressHolders, type Host } from '../../host/index.ts';
 import { hostsWithRole, type Platform } from '../../model/index.ts';
 import type { HostOf, LbContribution, RoleContext } from '../contract.ts';
 import { LB_DAEMONS } from './drivers.ts';
-import { backendName, checkedServer, LB_PATHS, LB_ROLE, PUBLIC_IF } from './render.ts';
+import { backendName, checkedBackends, checkedServer, LB_PATHS, LB_ROLE, PUBLIC_IF } from './render.ts';
 
 /** Sends commands to HAProxy's runtime API on a load balancer. */
 export async function haproxyCommand(host: Host, commands: readonly string[]): Promise<string> {
@@ -29,7 +29,8 @@ export function vipHolders(p: Platform, hostOf: HostOf): Promise<string[]> {
  * until no request to it is in flight.
  */
 export async function setRotation(ctx: RoleContext, server: string, inRotation: boolean, lb: LbContribution): Promise<void> {
-  const http = (lb.http ?? []).filter((s) => s.servers.some((x) => x.host === server)).map((s) => checkedServer(lb, s, server));
+  const checked = checkedBackends(lb);
+  const http = (lb.http ?? []).filter((s) => s.servers.some((x) => x.host === server)).map((s) => checkedServer(checked, s, server));
   const tcp = (lb.tcp ?? []).filter((s) => s.servers.some((x) => x.host === server)).map((s) => `${backendName(s)}/${server}`);
   const targets = [...new Set([...http, ...tcp])];
   const lbs = hostsWithRole(ctx.platform.topology, LB_ROLE);

@@ -2,6 +2,7 @@
 // db2, promoted by Pacemaker with dbq as the third quorum vote. Issue 3, acceptance lines 1-7; issue 8,
 // line 3: the tier's configuration as config sets (drift seen and corrected, status).
 import assert from 'node:assert/strict';
+import { writeFileSync } from 'node:fs';
 import { after, before, test } from 'node:test';
 import { currentPrimary, dbAlerts, dbStatus, dbVipHolders, query, siteChecksums, waitReplicaHealthy } from '../../src/roles/db/index.ts';
 import { labCut, labKill, labRevive } from '../../src/lab/index.ts';
@@ -182,8 +183,11 @@ test('unplanned failover: kill db1 under continuous commits; Pacemaker promotes 
   const atKill = w.ackCount();
   await until('writes resume on the new primary', async () => w.ackCount() > atKill + 50 && w.lastAckAt() > tKilled, 90_000).catch(async (e: unknown) => {
     // What Pacemaker and the surviving server say, before the lab is gone.
-    const d = await hostOf('db2').run(['sh', '-c', 'crm_mon -1; mariadb -u root -e "SELECT @@read_only; SHOW SLAVE STATUS\\G"; grep -E "mariadb\\(db\\)|error|warning" /var/log/pacemaker/pacemaker.log | tail -60'], { allowFail: true });
-    process.stderr.write(`  [tdb1] failover diagnostics:\n${d.stdout}\n${d.stderr}\n`);
+    const d = await hostOf('db2').run(['sh', '-c', 'crm_mon -1; mariadb -u root -e "SELECT @@read_only; SHOW SLAVE STATUS\\G"; grep -E "Result of|Timed Out|timed out|not running|error" /var/log/pacemaker/pacemaker.log | grep -v "Attempting to set master" | tail -60'], { allowFail: true });
+    const full = (await hostOf('db2').readFile('/var/log/pacemaker/pacemaker.log'))?.toString('utf8') ?? '';
+    const keep = `/tmp/vard-db-failover-${Date.now()}.log`;
+    writeFileSync(keep, full);
+    process.stderr.write(`  [tdb1] failover diagnostics (db2's whole pacemaker.log kept at ${keep}):\n${d.stdout}\n${d.stderr}\n`);
     throw e;
   });
   const rep = await w.stop();

@@ -295,9 +295,11 @@ case "$1" in
     if sql "SELECT 1" >/dev/null; then
       sql "STOP SLAVE IO_THREAD" >/dev/null
       io=$(mariadb -S "$sock" -u root -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | sed -n 's/^ *Gtid_IO_Pos: *//p')
+      # Bounded: a transaction the dead primary sent only in part never completes, and was never
+      # acknowledged (semi-sync acknowledges whole transactions), so it is not waited for.
       case "$io" in
         *[!0-9,-]*) ;;
-        ?*) sql "SELECT MASTER_GTID_WAIT('$io', 30)" >/dev/null ;;
+        ?*) sql "SELECT MASTER_GTID_WAIT('$io', 10)" >/dev/null ;;
       esac
     fi
     "$RA" promote
@@ -332,9 +334,11 @@ case "$1" in
       2002|2003|2005|2006|2013|2026|1158|1159|1160|1161)
         if [ -n "$primary" ] && ! crm_node -l 2>/dev/null | awk -v n="$primary" '$2 == n && $3 == "member" { found = 1 } END { exit !found }'; then
           io=$(printf '%s\\n' "$st" | sed -n 's/^ *Gtid_IO_Pos: *//p')
+          # Well inside the monitor's 20 s timeout: a monitor that times out fails this replica,
+          # Pacemaker restarts it, and a replica restarted with no primary never elects itself.
           case "$io" in
             *[!0-9,-]*) ;;
-            ?*) sql "SELECT MASTER_GTID_WAIT('$io', 30)" >/dev/null ;;
+            ?*) sql "SELECT MASTER_GTID_WAIT('$io', 5)" >/dev/null ;;
           esac
           sql "STOP SLAVE" >/dev/null
         elif [ "$(sql "SELECT @@read_only")" = 1 ]; then

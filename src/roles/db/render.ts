@@ -290,16 +290,22 @@ export OCF_ROOT
 RA="$OCF_ROOT/resource.d/heartbeat/mariadb"
 sock="\${OCF_RESKEY_socket:-${DB_PATHS.socket}}"
 sql() { mariadb -S "$sock" -u root -N -B -e "$1" 2>/dev/null; }
+# The SQL thread runs (it does not once replication was stopped: nothing more can be applied).
+sql_running() { mariadb -S "$sock" -u root -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | grep -q 'Slave_SQL_Running: Yes'; }
+# The SQL thread has applied every whole transaction in the relay log and waits for more.
+relay_read() { mariadb -S "$sock" -u root -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | grep -q 'Slave_SQL_Running_State: Slave has read all relay log'; }
 case "$1" in
   promote)
     if sql "SELECT 1" >/dev/null; then
       sql "STOP SLAVE IO_THREAD" >/dev/null
       io=$(mariadb -S "$sock" -u root -e 'SHOW SLAVE STATUS\\G' 2>/dev/null | sed -n 's/^ *Gtid_IO_Pos: *//p')
-      # Bounded: a transaction the dead primary sent only in part never completes, and was never
-      # acknowledged (semi-sync acknowledges whole transactions), so it is not waited for.
+      # Everything received is applied before the promotion: waited for until the SQL thread has
+      # caught up or has read all the relay log (a transaction the dead primary sent only in part
+      # never completes, and was never acknowledged: semi-sync acknowledges whole transactions).
       case "$io" in
         *[!0-9,-]*) ;;
-        ?*) sql "SELECT MASTER_GTID_WAIT('$io', 10)" >/dev/null ;;
+        ?*) n=0
+            while [ "$(sql "SELECT MASTER_GTID_WAIT('$io', 2)")" != 0 ] && sql_running && ! relay_read && [ "$n" -lt 25 ]; do n=$((n + 1)); done ;;
       esac
     fi
     "$RA" promote
@@ -334,11 +340,14 @@ case "$1" in
       2002|2003|2005|2006|2013|2026|1158|1159|1160|1161)
         if [ -n "$primary" ] && ! crm_node -l 2>/dev/null | awk -v n="$primary" '$2 == n && $3 == "member" { found = 1 } END { exit !found }'; then
           io=$(printf '%s\\n' "$st" | sed -n 's/^ *Gtid_IO_Pos: *//p')
-          # Well inside the monitor's 20 s timeout: a monitor that times out fails this replica,
-          # Pacemaker restarts it, and a replica restarted with no primary never elects itself.
+          # Waits stay well inside the monitor's 20 s timeout: a monitor that times out fails this
+          # replica, Pacemaker restarts it, and a replica restarted with no primary never elects
+          # itself. Still applying: a healthy replica, looked at again next second. Applied all it
+          # has (a transaction sent only in part never completes, and was never acknowledged):
+          # replication stops, and the agent elects this server.
           case "$io" in
             *[!0-9,-]*) ;;
-            ?*) sql "SELECT MASTER_GTID_WAIT('$io', 5)" >/dev/null ;;
+            ?*) if [ "$(sql "SELECT MASTER_GTID_WAIT('$io', 5)")" != 0 ] && ! relay_read; then exit 0; fi ;;
           esac
           sql "STOP SLAVE" >/dev/null
         elif [ "$(sql "SELECT @@read_only")" = 1 ]; then

@@ -156,7 +156,9 @@ test('a web server whose change failed is back in rotation after its rollback', 
   const failed = await vard(['apply'], { VARD_FAIL_IN_APPLY: 'apache2@web1' });
   assert.notEqual(failed.code, 0, 'the forced failure fails the apply');
   assert.match(failed.stderr, /VARD_FAIL_IN_APPLY/);
-  assert.deepEqual((await rotation()).filter((x) => !x.endsWith(',UP')), [], 'no web server left out of rotation by the failed apply');
+  // In rotation means not DRAIN or MAINT; a check failed during the rollback's reload may still
+  // show as "UP 1/2" for a moment.
+  assert.deepEqual((await rotation()).filter((x) => !/,UP( \d+\/\d+)?$/.test(x)), [], 'no web server left out of rotation by the failed apply');
   await applyOk();
   await assertConverged('after the failed apply');
 });

@@ -1,6 +1,14 @@
 import { vardError } from '../errors/index.ts';
 import type { Host } from '../host/index.ts';
 import { isDeadState, parseCmdline, parseProcStat } from '../host/proc.ts';
+import { DAEMON_OPEN_FILES } from '../render/index.ts';
+
+/**
+ * A daemon inherits the open-file limit of whoever started it (1,024 from an ssh session), and
+ * Apache with a thousand sites needs thousands. Raised as far as the hard limit allows where it
+ * cannot be raised further (a container without CAP_SYS_RESOURCE).
+ */
+const RAISE_OPEN_FILES = `ulimit -n ${DAEMON_OPEN_FILES} 2>/dev/null || ulimit -n "$(ulimit -Hn)"`;
 
 /**
  * Daemons run in the foreground under the host's init (lab) or this supervisor's spawn
@@ -8,7 +16,7 @@ import { isDeadState, parseCmdline, parseProcStat } from '../host/proc.ts';
  * and records its PID. The script text is fixed; argv arrives as positional parameters, so no
  * data is ever interpreted by the shell.
  */
-const SPAWN = 'log=$1; pidfile=$2; shift 2; mkdir -p "$(dirname "$log")" "$(dirname "$pidfile")"; setsid "$@" </dev/null >>"$log" 2>&1 & echo $! >"$pidfile"';
+const SPAWN = `log=$1; pidfile=$2; shift 2; mkdir -p "$(dirname "$log")" "$(dirname "$pidfile")"; ${RAISE_OPEN_FILES}; setsid "$@" </dev/null >>"$log" 2>&1 & echo $! >"$pidfile"`;
 
 export function pidfileOf(daemon: string): string {
   return `/run/vard/${daemon}.pid`;

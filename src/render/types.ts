@@ -29,6 +29,14 @@ export const BIN_DIR = '/etc/vard/bin';
 /** Every site's tree lives below this on the hosts that serve or store it. */
 export const SITES_ROOT = '/srv/vard/sites';
 
+/**
+ * Open files every daemon is started with (as far as the host's hard limit allows): Apache holds a
+ * listening socket and two logs per site in every process, PHP-FPM's master a socket per pool, and
+ * a thousand sites pass the usual 1,024. Not PHP-FPM's `rlimit_files`: that one fails the start
+ * outright where the hard limit is lower.
+ */
+export const DAEMON_OPEN_FILES = 65536;
+
 export function header(comment: string, source: string): string {
   return `${comment} managed by Vard — do not edit; source: ${source}\n`;
 }

@@ -96,11 +96,11 @@ test('anonymous GETs are cached by Varnish; sessions, POST, /user and /admin go 
       assert.equal(r.headers['cache-control'], 'private, no-cache');
     }
   }
-  // Both proxies probe every web server.
+  // HAProxy checks every web server; Varnish reaches them through it (its one backend).
   const stat = await haproxyCommand(P.lab.host('lb1'), ['show stat']);
   for (const w of WEBS()) assert.match(stat, new RegExp(`^be_web_alpha_example_com,${w},.*,UP,`, 'm'));
-  const backends = await P.lab.host('lb1').run(['varnishadm', '-n', '/run/varnish', 'backend.list', '-p']);
-  for (const w of WEBS()) assert.match(backends.stdout, new RegExp(`${w}__alpha_example_com\\s+probe\\s+\\d+/\\d+\\s+healthy`));
+  const backends = await P.lab.host('lb1').run(['varnishadm', '-n', '/run/varnish', 'backend.list']);
+  assert.match(backends.stdout, /\.haproxy\s.*healthy/i, backends.stdout);
 });
 
 test('only the public service ports of the load balancers are reachable from the Internet [S10]', async () => {

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { renderHost as renderRoleSets } from '../../src/platform/reconcile.ts';
 import type { HostSpec, Platform } from '../../src/model/index.ts';
 import { renderSiteSkeleton } from '../../src/roles/web/site.ts';
+import { DAEMON_OPEN_FILES } from '../../src/render/index.ts';
 
 const renderHost = (p: Platform, h: HostSpec) => renderRoleSets(p, h).map((rs) => rs.set);
 import { assertGolden } from '../helpers/golden.ts';
@@ -60,6 +61,67 @@ test('a thousand sites still fit HAProxy: no line grows with the number of sites
     for (const line of f.content.split('\n')) assert.ok(line.trim().split(/\s+/).length < 64, `${f.path}: ${line.slice(0, 80)}…`);
   }
   assert.equal(set.files.find((f) => f.path === 'sites.map')!.content.split('\n').filter((l) => / be_web_/.test(l)).length, 1000);
+});
+
+/** The sample platform with `n` sites (ports from both blocks), for the scale tests. */
+function withSites(n: number): Platform {
+  const p = samplePlatform(1);
+  const site = p.sites[0]!;
+  const sites = Array.from({ length: n }, (_, i) => ({ ...site, domain: `s${i}.example.com`, slug: `s${i}-example-com`, unixUser: `s${i}-example-com`, port: i < 919 ? 8081 + i : 10_000 + i - 919 }));
+  return { ...p, sites };
+}
+const hostNamed = (p: Platform, name: string) => p.topology.hosts.find((h) => h.name === name)!;
+const setOf = (p: Platform, host: string, daemon: string) => renderHost(p, hostNamed(p, host)).find((s) => s.daemon === daemon)!;
+
+test('a thousand sites cost the balancers one health check per web server, not one per site and server', () => {
+  const p = withSites(1000);
+  const cfg = setOf(p, 'lb1', 'haproxy').files.find((f) => f.path === 'haproxy.cfg')!.content;
+  const servers = cfg.split('\n').filter((l) => /^ {2}server web\d /.test(l));
+  assert.equal(servers.length, 3000);
+  const checked = servers.filter((l) => / check$/.test(l));
+  assert.deepEqual(checked.map((l) => l.split(' ')[3]), ['web1', 'web2', 'web3']);
+  // Every other server follows the checked one of its web server: a drain or a failure reaches all.
+  for (const l of servers.filter((x) => !/ check$/.test(x))) {
+    const name = l.trim().split(' ')[1];
+    assert.match(l, new RegExp(`track be_web_s0_example_com/${name}$`));
+  }
+  assert.equal((cfg.match(/^ {2}option httpchk$/gm) ?? []).length, 1, 'only the checked site backend sends a check');
+});
+
+test('Varnish does not grow with the sites: its misses go to its own HAProxy, which routes by the site map', () => {
+  const one = setOf(withSites(1), 'lb1', 'varnish');
+  const many = setOf(withSites(1000), 'lb1', 'varnish');
+  assert.deepEqual(many, one);
+  const vcl = many.files[0]!.content;
+  assert.equal((vcl.match(/^backend /gm) ?? []).length, 1);
+  assert.doesNotMatch(vcl, /probe/);
+  const cfg = setOf(withSites(1), 'lb1', 'haproxy').files.find((f) => f.path === 'haproxy.cfg')!.content;
+  const port = /\.port = "(\d+)"/.exec(vcl)![1];
+  assert.match(cfg, new RegExp(`frontend fe_cache_miss\\n  bind 127\\.0\\.0\\.1:${port}\\n[^]*?map\\(sites\\.map\\)[^]*?use_backend %\\[var\\(txn\\.backend\\)\\]\\n`));
+  assert.doesNotMatch(cfg.split('frontend fe_cache_miss')[1]!.split('\n\n')[0]!, /be_varnish/, 'a miss never loops back to the cache');
+});
+
+test('a thousand sites fit a web server: no idle PHP worker per site, and open files for every socket and log', () => {
+  const p = withSites(1000);
+  const fpm = setOf(p, 'web1', 'php-fpm').files[0]!.content;
+  const pools = fpm.split('\n[').slice(1).filter((x) => !x.startsWith('global]'));
+  assert.equal(pools.length, 1001, 'the health pool and one per site');
+  for (const pool of pools) {
+    assert.match(pool, /\npm = ondemand\n/);
+    assert.doesNotMatch(pool, /pm\.start_servers/);
+  }
+  assert.equal((fpm.match(/^pm\.max_children = 8$/gm) ?? []).length, 1000, 'each site keeps its own ceiling');
+  assert.equal((fpm.match(/^pm\.process_idle_timeout = /gm) ?? []).length, 1000);
+  // Its limit is the one every daemon is started with: rlimit_files would fail the start where the hard limit is lower.
+  assert.doesNotMatch(fpm, /rlimit_files/);
+  assert.ok(1001 * 2 + 256 < DAEMON_OPEN_FILES);
+  // Apache holds, in every process, a listening socket and two logs per site.
+  const apache = setOf(p, 'web1', 'apache2').files;
+  const listens = apache.flatMap((f) => f.content.split('\n').filter((l) => l.startsWith('Listen ')));
+  const logs = apache.flatMap((f) => f.content.split('\n').filter((l) => /^\s*(ErrorLog|CustomLog) /.test(l)));
+  assert.equal(listens.length, 1001);
+  assert.equal(new Set(listens).size, 1001);
+  assert.ok(listens.length + logs.length + 256 < DAEMON_OPEN_FILES, `${listens.length} sockets and ${logs.length} logs under ${DAEMON_OPEN_FILES}`);
 });
 
 test('the firewall opens only the public service ports of the VIP, and VRRP and Varnish to the peer [S10]', () => {

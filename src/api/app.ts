@@ -3,7 +3,7 @@ import Fastify, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import { hasZodFastifySchemaValidationErrors, jsonSchemaTransform, serializerCompiler, validatorCompiler, type ZodTypeProvider } from 'fastify-type-provider-zod';
 import { z } from 'zod';
 import { isVardError, vardError } from '../errors/index.ts';
-import { requireStaff, type Actor, type Desk } from '../desk/index.ts';
+import { isStaff, requireStaff, type Actor, type Desk } from '../desk/index.ts';
 import { platformStatus } from '../platform/status.ts';
 import type { RoleApiDeps, RoleContext } from '../roles/contract.ts';
 import { ROLES } from '../roles/registry.ts';
@@ -119,7 +119,7 @@ export async function buildApp(deps: AppDeps): Promise<FastifyInstance> {
 
   app.get('/v1/sites', { schema: { tags: ['customers'], security: bearer, summary: "The sites the caller may see (a customer user: its own customer's)" } }, async (req) => {
     const actor = actorOf(req);
-    return desk.ctx.sites().filter((s) => actor.role === 'staff' || s.customer === actor.customer).map((s) => ({ domain: s.domain, customer: s.customer }));
+    return desk.ctx.sites().filter((s) => isStaff(actor) || s.customer === actor.customer).map((s) => ({ domain: s.domain, customer: s.customer }));
   });
 
   app.get('/v1/contracts/:customer', { schema: { tags: ['contracts'], security: bearer, params: z.object({ customer: ref }) } }, async (req) =>

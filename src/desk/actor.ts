@@ -16,12 +16,18 @@ export function staffActor(name: string): Actor {
   return { name, role: 'staff' };
 }
 
+/** Operator staff (as opposed to a customer's user). */
+export function isStaff(who: { readonly role: string }): boolean {
+  return who.role === STAFF;
+}
+const STAFF = 'staff';
+
 /** True when the actor may see the customer's data. */
 export function canSee(actor: Actor, customer: string | null | undefined): boolean {
-  return actor.role === 'staff' || (customer != null && actor.customer === customer);
+  return isStaff(actor) || (customer != null && actor.customer === customer);
 }
 
 /** @throws VARD_ERR_AUTH_FORBIDDEN unless the actor is staff */
 export function requireStaff(actor: Actor, action: string): void {
-  if (actor.role !== 'staff') throw vardError('VARD_ERR_AUTH_FORBIDDEN', [actor.name, action]);
+  if (!isStaff(actor)) throw vardError('VARD_ERR_AUTH_FORBIDDEN', [actor.name, action]);
 }

@@ -1,6 +1,6 @@
 export { openDesk } from './desk.ts';
 export type { Desk, DeskDeps } from './desk.ts';
-export { canSee, requireStaff, staffActor } from './actor.ts';
+export { canSee, isStaff, requireStaff, staffActor } from './actor.ts';
 export type { Actor } from './actor.ts';
 export type { SiteRef } from './context.ts';
 export { actorFor } from './people.ts';

@@ -1,7 +1,7 @@
 import { z } from 'zod';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
 import { isEmailAddress } from '../mail/index.ts';
-import { requireStaff, type Actor } from './actor.ts';
+import { isStaff, requireStaff, type Actor } from './actor.ts';
 import type { DeskContext } from './context.ts';
 import { hashPassword, hashToken, newToken, verifyPassword, SCRYPT_DEFAULT } from './secrets.ts';
 
@@ -111,7 +111,7 @@ export class People {
 
   customers(actor: Actor): Customer[] {
     const rows = this.ctx.db.prepare('SELECT slug FROM desk_customers ORDER BY slug').all() as { slug: string }[];
-    return rows.filter((r) => actor.role === 'staff' || actor.customer === r.slug).map((r) => this.customer(r.slug)!);
+    return rows.filter((r) => isStaff(actor) || actor.customer === r.slug).map((r) => this.customer(r.slug)!);
   }
 
   /** The customer a sender address belongs to: a customer user first, then a customer mail domain. */
@@ -129,8 +129,8 @@ export class People {
     const email = input.email.trim().toLowerCase();
     if (!isEmailAddress(email)) throw vardError('VARD_ERR_DESK_EMAIL_INVALID', [input.email]);
     const problems: Problem[] = [];
-    if (input.role === 'customer' && !input.customer) problems.push({ path: 'customer', message: 'a customer user needs --customer' });
-    if (input.role === 'staff' && input.customer) problems.push({ path: 'customer', message: 'staff users belong to no customer' });
+    if (!isStaff(input) && !input.customer) problems.push({ path: 'customer', message: 'a customer user needs --customer' });
+    if (isStaff(input) && input.customer) problems.push({ path: 'customer', message: 'staff users belong to no customer' });
     if (input.password !== undefined && input.password.length < 12) problems.push({ path: 'password', message: 'passwords need at least 12 characters' });
     if (problems.length) throw vardError('VARD_ERR_DESK_USER_INVALID', [formatProblems(problems)], { details: { problems } });
     if (input.customer && !this.customer(input.customer)) throw vardError('VARD_ERR_DESK_CUSTOMER_NOT_FOUND', [input.customer]);
@@ -197,5 +197,5 @@ export class People {
 }
 
 export function actorFor(u: User): Actor {
-  return u.role === 'staff' ? { name: u.email, role: 'staff', userId: u.id } : { name: u.email, role: 'customer', customer: u.customer!, userId: u.id };
+  return isStaff(u) ? { name: u.email, role: 'staff', userId: u.id } : { name: u.email, role: 'customer', customer: u.customer!, userId: u.id };
 }

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
 import { isEmailAddress } from '../mail/index.ts';
-import { canSee, requireStaff, type Actor } from './actor.ts';
+import { canSee, isStaff, requireStaff, type Actor } from './actor.ts';
 import { businessClock, type BusinessClock } from './clocks.ts';
 import type { DeskContext } from './context.ts';
 import type { Contracts } from './contracts.ts';
@@ -219,7 +219,7 @@ export class Tickets {
   /** Opens a ticket through the API: a customer user for its own customer, staff for any. */
   open(actor: Actor, input: OpenTicketInput): TicketDetail {
     // a customer user's tickets are its own customer's; naming another one is refused below
-    const customer = input.customer ?? (actor.role === 'customer' ? actor.customer : undefined);
+    const customer = input.customer ?? (isStaff(actor) ? undefined : actor.customer);
     if (!customer) throw vardError('VARD_ERR_DESK_TICKET_INVALID', [formatProblems([{ path: 'customer', message: 'staff must name the customer' }])]);
     this.requireCustomer(actor, customer);
     this.validate(input.subject, input.body);
@@ -278,7 +278,7 @@ export class Tickets {
     if (t.status === 'closed') throw vardError('VARD_ERR_DESK_TICKET_CLOSED', [t.ref]);
     this.validate(t.subject, body);
     const at = this.ctx.nowIso();
-    if (actor.role === 'customer') {
+    if (!isStaff(actor)) {
       this.ctx.db.transaction(() => {
         this.addMessage(t.id, { direction: 'in', channel: 'api', author: actor.name, at, body });
         this.ctx.audit(actor, 'ticket.message', `ticket:${t.ref}`, { direction: 'in' });

@@ -11,6 +11,7 @@ import type { Host } from '../src/host/index.ts';
 import { openDb, PlatformStore } from '../src/store/index.ts';
 import type { SecretPort } from '../src/roles/contract.ts';
 import { PRESETS, ROLES } from '../src/roles/registry.ts';
+import { openPlatform } from '../src/platform/context.ts';
 import { startPlatform, type TestPlatform } from '../test/integration/helpers/platform.ts';
 
 const LEVELS = (process.env.BENCH_LEVELS ?? '1,100,1000').split(',').map(Number);
@@ -49,6 +50,26 @@ async function bulkFill(P: TestPlatform, store: PlatformStore, to: number): Prom
   say(`converged ${to} sites in ${((performance.now() - t0) / 1000).toFixed(1)} s`);
 }
 
+/** Creates a site through the service in this process and says how long each part of the converge took. */
+async function profileCreate(P: TestPlatform, domain: string): Promise<string> {
+  const marks: [string, number][] = [];
+  const t0 = performance.now();
+  const ctx = openPlatform(P.g, (m) => marks.push([m, performance.now()]), P.lab);
+  try {
+    await ctx.service.createSite({ domain });
+  } finally {
+    ctx.close();
+  }
+  const end = performance.now();
+  const parts: string[] = [];
+  let prev: [string, number] = ['render, observe, prepare hosts', t0];
+  for (const m of [...marks, ['end', end] as [string, number]]) {
+    parts.push(`${prev[0].replace(/^.*?: /, (x) => x)} ${((m[1] - prev[1]) / 1000).toFixed(2)} s`);
+    prev = m;
+  }
+  return `total ${((end - t0) / 1000).toFixed(2)} s\n                ${parts.join('\n                ')}`;
+}
+
 async function timedCli(P: TestPlatform, args: string[]): Promise<number> {
   const t0 = performance.now();
   const r = await P.cli(args);
@@ -60,6 +81,7 @@ async function timedCli(P: TestPlatform, args: string[]): Promise<number> {
 interface ProcInfo {
   readonly pid: number;
   readonly ppid: number;
+  readonly name: string;
   readonly rssKb: number;
   readonly pssKb: number;
 }
@@ -73,7 +95,7 @@ async function processes(h: Host): Promise<ProcInfo[]> {
     if (!status) continue;
     const field = (k: string) => Number(new RegExp(`^${k}:\\s+(\\d+)`, 'm').exec(status)?.[1] ?? 0);
     const rollup = (await h.readFile(`/proc/${name}/smaps_rollup`).catch(() => undefined))?.toString('utf8') ?? '';
-    out.push({ pid: Number(name), ppid: field('PPid'), rssKb: field('VmRSS'), pssKb: Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) });
+    out.push({ pid: Number(name), ppid: field('PPid'), name: /^Name:\s+(\S+)/m.exec(status)?.[1] ?? '?', rssKb: field('VmRSS'), pssKb: Number(/^Pss:\s+(\d+)/m.exec(rollup)?.[1] ?? 0) });
   }
   return out;
 }
@@ -102,6 +124,25 @@ async function daemonMemory(h: Host): Promise<{ daemon: string; procs: number; r
       rssMb: mine.reduce((a, p) => a + p.rssKb, 0) / 1024,
       pssMb: mine.reduce((a, p) => a + p.pssKb, 0) / 1024,
     });
+  }
+  // Daemons started by another (MariaDB by Pacemaker's resource agent, reparented to init): by name.
+  const claimed = new Set<number>();
+  for (const f of await h.list('/run/vard')) {
+    if (!f.endsWith('.pid')) continue;
+    const root = Number((await h.readFile(`/run/vard/${f}`))?.toString('utf8').trim());
+    for (const stack = [root]; stack.length; ) {
+      const pid = stack.pop()!;
+      claimed.add(pid);
+      stack.push(...(children.get(pid) ?? []));
+    }
+  }
+  const others = new Map<string, ProcInfo[]>();
+  for (const p of procs) {
+    if (claimed.has(p.pid) || p.rssKb === 0 || p.pid === 1 || ['sh', 'sleep', 'nsenter', 'find', 'cat'].includes(p.name)) continue;
+    others.set(p.name, [...(others.get(p.name) ?? []), p]);
+  }
+  for (const [name, mine] of others) {
+    rows.push({ daemon: `(${name})`, procs: mine.length, rssMb: mine.reduce((a, p) => a + p.rssKb, 0) / 1024, pssMb: mine.reduce((a, p) => a + p.pssKb, 0) / 1024 });
   }
   return rows.sort((a, b) => (a.daemon < b.daemon ? -1 : 1));
 }
@@ -143,13 +184,19 @@ async function main(): Promise<void> {
         await w.writeFile(path, `${cur}# hand edit ${k}\n`);
         changed.push(await timedCli(P, ['apply']));
       }
+      // Where a create's time goes: one more create in this process, each progress line stamped.
+      const profiled = await profileCreate(P, domainOf(first + RUNS));
+      reached = first + RUNS;
       lines.push(
         `at ${String(level).padStart(4)} sites  vard site create        ${stats(times)}  [sites ${first}-${first + RUNS - 1}]`,
         `              vard apply (no-op)      ${stats(noop)}`,
         `              vard apply (one edit)   ${stats(changed)}`,
+        `              where create ${first + RUNS} went (in process): ${profiled}`,
       );
       say(lines.slice(-3).join('\n'));
     }
+    // Steady state: the PHP workers the last verify started have passed their idle timeout.
+    await new Promise((r) => setTimeout(r, 15_000));
     const memory: string[] = [];
     for (const h of P.lab.topology.hosts) {
       for (const r of await daemonMemory(P.lab.host(h.name))) {

@@ -8,6 +8,13 @@ import { renderSiteSkeleton, renderWebSupport, VARD_OWNED_SITE_FILES, WRITABLE_D
 const SITE_USER_COMMENT = 'vard site';
 
 /**
+ * Where site accounts' ids come from: not the system range (`--system`, 100-999 on Debian), which
+ * ran out at the 888th site, but a block of the ordinary range that holds every site port
+ * (SITE_PORT_BLOCKS: 10,919) with room to spare. Accounts made before keep their ids.
+ */
+const SITE_ID_RANGE = ['UID_MIN=20000', 'UID_MAX=59999', 'GID_MIN=20000', 'GID_MAX=59999'];
+
+/**
  * Support files and every site's user and tree. Idempotent, and cheap for the sites already in
  * place: one read of /etc/passwd, one listing of the homes' owners, and per site only the files
  * Vard owns compared, so 1,000 sites do not cost a process per site on every run.
@@ -73,7 +80,8 @@ async function ensureUser(host: Host, s: Site): Promise<void> {
   const r = await host.run(['getent', 'passwd', s.unixUser], { allowFail: true });
   if (r.exitCode === 0) return;
   await host.run([
-    'useradd', '--system', '--user-group', '--no-create-home', '--home-dir', siteHome(s.slug),
+    'useradd', '--user-group', '--no-create-home', '--home-dir', siteHome(s.slug),
+    ...SITE_ID_RANGE.flatMap((k) => ['--key', k]),
     '--shell', '/usr/sbin/nologin', '--comment', `${SITE_USER_COMMENT} ${s.domain}`, s.unixUser,
   ]);
 }

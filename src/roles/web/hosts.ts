@@ -1,8 +1,9 @@
 /** A web server's per-site state: the site's Unix user and its Drupal-shaped tree; and proof that every site answers. */
 import { writeIfChanged, type Host } from '../../host/index.ts';
 import type { HostSpec, Platform, Site, SiteDatabase } from '../../model/index.ts';
-import { SITES_ROOT } from '../../render/index.ts';
-import { balancerAddresses, siteHome, WEB_PATHS } from './render.ts';
+import { bySlug, configRoot, SITES_ROOT, type ConfigSet } from '../../render/index.ts';
+import { loadedFileOf } from '../../apply/config-set.ts';
+import { balancerAddresses, fpmSocket, siteHome, WEB_PATHS } from './render.ts';
 import { renderSiteSkeleton, renderWebSupport, VARD_OWNED_SITE_FILES, WRITABLE_DIRS } from './site.ts';
 
 const SITE_USER_COMMENT = 'vard site';
@@ -140,12 +141,44 @@ export async function siteDirsOn(host: Host): Promise<string[]> {
 }
 
 /**
- * Checks every site answers on its own port on this web server: health file and PHP front page.
- * One curl for all of them, a few requests at once: a process per request took minutes at 1,000
- * sites. Whatever did not answer 200 is asked again until the deadline.
+ * Which sites' PHP front page a new Apache set must be proven on: all of them when Apache's main
+ * file changed or what ran before is unknown; otherwise the sites whose vhost is new or changed
+ * (the previous set is the version the daemon loaded, recorded until this one is verified).
  */
-export async function verifyWebSites(p: Platform, spec: HostSpec, host: Host): Promise<void> {
-  let pending = p.sites.flatMap((s) => ['/health.txt', '/'].map((path) => ({ url: `http://${spec.privateAddress}:${s.port}${path}`, domain: s.domain })));
+async function sitesChangedSince(host: Host, set: ConfigSet, sites: readonly Site[]): Promise<Set<string> | 'all'> {
+  const loaded = (await host.readFile(loadedFileOf(set.daemon)))?.toString('utf8').trim();
+  if (!loaded || !loaded.startsWith('v-')) return 'all';
+  const before = `${configRoot(set.daemon)}/${loaded}`;
+  const same = async (path: string, content: string) => (await host.readFile(`${before}/${path}`))?.toString('utf8') === content;
+  const main = set.files.find((f) => !f.path.startsWith('sites/'));
+  if (!main || !(await same(main.path, main.content))) return 'all';
+  const changed = new Set<string>();
+  await inBatches(sites, 32, async (s) => {
+    const f = set.files.find((x) => x.path === `sites/${s.slug}.conf`);
+    if (!f || !(await same(f.path, f.content))) changed.add(s.slug);
+  });
+  return changed;
+}
+
+/** A few sites always get a PHP request, so a reload that broke PHP for every site is seen. */
+const PHP_SAMPLE = 3;
+
+/**
+ * Checks every site answers on its own port on this web server: the health file on every site
+ * (its port, vhost and tree), every site's PHP pool listening, and the PHP front page on the sites
+ * whose vhost changed plus a few (`set`: the Apache set just loaded; without it, every site). A PHP
+ * request to each of 1,000 sites started 1,000 workers and took most of a minute; an unchanged
+ * vhost in front of an unchanged pool of a PHP-FPM that is up answers as it did. One curl for all
+ * requests, a few at once; whatever did not answer 200 is asked again until the deadline.
+ */
+export async function verifyWebSites(p: Platform, spec: HostSpec, host: Host, set?: ConfigSet): Promise<void> {
+  const sorted = [...p.sites].sort(bySlug);
+  const php = set ? await sitesChangedSince(host, set, sorted) : 'all';
+  const sockets = new Set(await host.list(WEB_PATHS.phpRunDir));
+  const noPool = sorted.find((s) => !sockets.has(fpmSocket(s.slug).split('/').pop()!));
+  if (noPool) throw new Error(`${noPool.domain} has no PHP pool listening at ${fpmSocket(noPool.slug)}`);
+  const phpToo = (s: Site, i: number) => php === 'all' || php.has(s.slug) || i < PHP_SAMPLE;
+  let pending = sorted.flatMap((s, i) => ['/health.txt', ...(phpToo(s, i) ? ['/'] : [])].map((path) => ({ url: `http://${spec.privateAddress}:${s.port}${path}`, domain: s.domain })));
   const got = new Map<string, number>();
   const deadline = Date.now() + 10_000;
   while (pending.length) {

@@ -46,7 +46,7 @@ export const webRole: RoleModule = {
   rollout: { kind: 'one-at-a-time', drain: true },
   // Apache is verified through every site it serves, so a vhost that breaks a site rolls back.
   async verify(ctx, host, set) {
-    if (set.daemon === 'apache2') await verifyWebSites(ctx.platform, host, ctx.hostOf(host.name));
+    if (set.daemon === 'apache2') await verifyWebSites(ctx.platform, host, ctx.hostOf(host.name), set);
   },
   prepareHost: (ctx, host) => prepareWebHost(ctx.platform, ctx.hostOf(host.name)),
   lbServices(p) {

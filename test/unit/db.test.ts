@@ -1,6 +1,7 @@
 // Database tier, pure parts: identifiers, escaping, rendered configs (golden), crm_mon parsing, alerts.
 import assert from 'node:assert/strict';
 import { test } from 'node:test';
+import { nativePasswordHash, SITE_DB_MAX_CONNECTIONS, siteDatabaseChanges } from '../../src/roles/db/sites.ts';
 import { cibConfigurationDiffers, dbAlerts, mergeCibConfiguration, parseCrmMon, parseXml, scrubCib, serializeXml, siteDatabaseSql, sqlId, sqlString, type DbStatus } from '../../src/roles/db/index.ts';
 import { isVardError } from '../../src/errors/index.ts';
 import { addressTopology, dbIdentifierProblems, dbNameForSlug, dbUserForSlug, newSite, parseTopologyShape, slugForDomain, type Platform } from '../../src/model/index.ts';
@@ -57,6 +58,23 @@ test('the site database statements: own database, own user from the private segm
   assert.match(sql, /CREATE USER IF NOT EXISTS 's_shop_example_com'@'198\.18\.0\.128\/255\.255\.255\.128'/);
   assert.match(sql, /GRANT ALL PRIVILEGES ON `site_shop_example_com`\.\* TO 's_shop_example_com'@/);
   assert.doesNotMatch(sql, /ON \*\.\*/);
+});
+
+test('a converge sends only the statements a site needs: none when everything is in place, one site\'s when its password changed', () => {
+  // MariaDB's own PASSWORD('password'), the well-known vector.
+  assert.equal(nativePasswordHash('password'), '*2470C0C06DEE42FD1618BB99005ADCA2EC9D1E19');
+  const whole = {
+    databases: new Set([db.name]),
+    users: new Map([[db.user, { hash: nativePasswordHash(db.password), maxConnections: SITE_DB_MAX_CONNECTIONS }]]),
+    grants: new Set([`${db.name}.${db.user}`]),
+    checkKeyed: new Set([db.name]),
+  };
+  assert.equal(siteDatabaseChanges(P, whole), '');
+  const empty = { databases: new Set<string>(), users: new Map(), grants: new Set<string>(), checkKeyed: new Set<string>() };
+  assert.equal(siteDatabaseChanges(P, empty), siteDatabaseSql(P, db));
+  assert.equal(siteDatabaseChanges(P, { ...whole, users: new Map([[db.user, { hash: nativePasswordHash('changed by hand'), maxConnections: SITE_DB_MAX_CONNECTIONS }]]) }), siteDatabaseSql(P, db));
+  assert.equal(siteDatabaseChanges(P, { ...whole, users: new Map([[db.user, { hash: nativePasswordHash(db.password), maxConnections: 0 }]]) }), siteDatabaseSql(P, db));
+  assert.equal(siteDatabaseChanges(P, { ...whole, checkKeyed: new Set<string>() }), siteDatabaseSql(P, db));
 });
 
 test('db configs render as config sets to their golden files: my.cnf, corosync.conf, the CIB (0600) per cluster host; the agent wrapper', () => {

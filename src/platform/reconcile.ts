@@ -7,7 +7,7 @@ import type { HostSpec, Platform } from '../model/index.ts';
 import type { ConfigSet } from '../render/index.ts';
 import type { FirewallRule, LbContribution, RoleContext, RoleModule } from '../roles/contract.ts';
 import { ROLES } from '../roles/registry.ts';
-import { changingSteps, describeStep, planPlatform, type DesiredSet, type HostObservation, type Plan, type PlanRole, type Step } from './plan.ts';
+import { describeStep, planPlatform, type DesiredSet, type HostObservation, type Plan, type PlanRole, type Step } from './plan.ts';
 
 export interface ReconcileOptions {
   readonly hostOf: (name: string) => Host;
@@ -58,8 +58,7 @@ export function renderHost(p: Platform, host: HostSpec, lb: LbContribution = lbC
 }
 
 /** Renders every host's config sets. Pure. */
-export function renderPlatform(p: Platform): Map<string, RoleSet[]> {
-  const lb = lbContribution(p);
+export function renderPlatform(p: Platform, lb: LbContribution = lbContribution(p)): Map<string, RoleSet[]> {
   return new Map(p.topology.hosts.map((h) => [h.name, renderHost(p, h, lb)]));
 }
 
@@ -118,7 +117,7 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
   const say = o.progress ?? (() => undefined);
   const ctx: RoleContext = { platform: p, hostOf: o.hostOf, say };
   const lb = lbContribution(p);
-  const desiredAll = renderPlatform(p);
+  const desiredAll = renderPlatform(p, lb);
   const { observed, down } = await observe(p, desiredAll, o.hostOf);
   const desired = new Map([...desiredAll].filter(([h]) => !down.includes(h)));
   const active: Record<string, string | undefined> = {};
@@ -201,4 +200,3 @@ async function runStep(ctx: RoleContext, step: Step, desired: Map<string, RoleSe
   }
 }
 
-export { changingSteps };

@@ -16,9 +16,8 @@ export const LB_PATHS = {
   chkHaproxy: `${BIN_DIR}/chk-haproxy`,
 } as const;
 
-/** Interface names on a load balancer: the public leg carries the VIP; the private leg reaches the backends. */
+/** The interface of a load balancer's public leg, which carries the VIP. */
 export const PUBLIC_IF = 'pub';
-export const PRIVATE_IF = 'priv';
 export const VARNISH_PORT = 6081;
 export const HAPROXY_HEALTH_PORT = 8404;
 /** HAProxy's loopback frontend for Varnish's misses (the same site map as the public one). */

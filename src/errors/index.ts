@@ -40,6 +40,15 @@ export const catalogue = {
   VARD_ERR_SSH_CONNECT: def(502, 9, 'Cannot connect to %s over ssh: %s'),
   VARD_ERR_SSH_SFTP: def(502, 9, 'On %s, sftp %s %s failed: %s'),
   VARD_ERR_STATE: def(500, 10, 'State store error: %s'),
+  // Real servers (issue 10): inventory, trust, bootstrap.
+  VARD_ERR_INVENTORY_INVALID: def(400, 2, 'The inventory %s is invalid; nothing was recorded:\n%s'),
+  VARD_ERR_INVENTORY_UNREADABLE: def(400, 2, 'Cannot read the inventory file %s: %s'),
+  VARD_ERR_PLATFORM_KIND: def(409, 4, 'Platform %s %s'),
+  VARD_ERR_SSH_UNTRUSTED: def(409, 9, 'Host %s has no pinned host key, so Vard will not log in; check and pin it with `vard host trust %s`'),
+  VARD_ERR_SSH_TRUST_MISMATCH: def(409, 9, 'Host %s offers the key %s, not the fingerprint %s you gave; nothing was pinned'),
+  VARD_ERR_SSH_TRUST_CHANGED: def(409, 9, 'Host %s is pinned to %s but now offers %s; if the machine was really replaced, run `vard host trust %s --fingerprint <new> --replace`'),
+  VARD_ERR_HOST_UNSUPPORTED: def(422, 14, 'Host %s cannot be bootstrapped: %s'),
+  VARD_ERR_BOOTSTRAP_FAILED: def(502, 14, 'Bootstrap failed on %s of %s hosts; nothing was converged:\n%s'),
   // Service desk (issue 4): customers, contracts, tickets, incidents, mail, API access.
   VARD_ERR_DESK_DATE_INVALID: def(400, 2, 'Date "%s" does not exist or is not written YYYY-MM-DD'),
   VARD_ERR_DESK_MONTH_INVALID: def(400, 2, 'Month "%s" is not a month written YYYY-MM'),

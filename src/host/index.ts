@@ -4,3 +4,4 @@ export { netnsHost } from './netns.ts';
 export { redact } from './exec.ts';
 export { sshHost, quoteArgv, type SshTarget } from './ssh.ts';
 export { addressHolders, interfaceState, writeIfChanged } from './files.ts';
+export { probeHostKey, type OfferedKey, type ProbeTarget } from './ssh-probe.ts';

@@ -14,6 +14,19 @@ export interface HostSpec {
   readonly privateAddress: string;
   /** Address on the public segment; load balancers only. */
   readonly publicAddress?: string;
+  /**
+   * How Vard reaches a real server (an inventory platform, `src/inventory`); absent on lab hosts,
+   * which the lab reaches itself. The host key is pinned in the state store, not here.
+   */
+  readonly ssh?: SshEndpoint;
+}
+
+/** Where Vard logs in to a real server. */
+export interface SshEndpoint {
+  /** Address Vard connects to: the private address, or a management address when Vard sits outside. */
+  readonly address: string;
+  readonly port: number;
+  readonly user: string;
 }
 
 export interface Topology {
@@ -30,6 +43,11 @@ export interface Topology {
    * role id; absent when no role does.
    */
   readonly vips?: Readonly<Record<string, string>>;
+  /**
+   * Real servers only (an inventory): the operator's addresses (IPv4 CIDRs) that may reach every
+   * host's SSH port, which the firewall would otherwise drop and so lock Vard out. Absent in a lab.
+   */
+  readonly operator?: { readonly sshFrom: readonly string[] };
 }
 
 export const DRUPAL_MAJORS = [7, 10] as const;

@@ -16,6 +16,12 @@ export interface PlatformDeps {
   readonly dumpDir?: string;
   /** A lock file that serialises converging this platform across vard processes. */
   readonly lockPath?: string;
+  /**
+   * Runs before every converge that changes something (not a dry run), under the lock: real
+   * servers are checked and get their packages here (context.ts, bootstrap.ts). Throwing stops
+   * the converge before any host is touched by it.
+   */
+  readonly beforeConverge?: (p: Platform) => Promise<void>;
 }
 
 export interface DeleteResult {
@@ -99,8 +105,10 @@ export class PlatformService {
     return withFileLock(this.d.lockPath, fn, { onWait: (pid) => this.d.progress?.(`waiting for another vard (pid ${pid}) to finish converging`) });
   }
 
-  private converge(dryRun = false): Promise<ReconcileReport> {
-    return reconcilePlatform(this.platform(), { hostOf: this.d.hostOf, dryRun, ...(this.d.progress ? { progress: this.d.progress } : {}) });
+  private async converge(dryRun = false): Promise<ReconcileReport> {
+    const p = this.platform();
+    if (!dryRun) await this.d.beforeConverge?.(p);
+    return reconcilePlatform(p, { hostOf: this.d.hostOf, dryRun, ...(this.d.progress ? { progress: this.d.progress } : {}) });
   }
 
   /**

@@ -74,13 +74,14 @@ export interface LbContribution {
 
 /**
  * Traffic a host accepts because of a role it carries; everything else is dropped. `from` names
- * the roles whose hosts may send (each one's private and public addresses and the role's VIP), or
- * `public`: anyone, to the platform's public address only. Loopback is always open.
+ * the roles whose hosts may send (each one's private and public addresses and the role's VIP),
+ * `public`: anyone, to the platform's public address only, or `addresses`: IPv4 CIDRs outside
+ * the platform (the operator's, for SSH to real servers). Loopback is always open.
  */
 export interface FirewallRule {
   readonly proto: 'tcp' | 'udp' | 'vrrp';
   readonly ports?: readonly number[];
-  readonly from: readonly string[] | 'public';
+  readonly from: readonly string[] | 'public' | { readonly addresses: readonly string[] };
   /** Why it is open: a comment in the rendered ruleset. */
   readonly why: string;
 }

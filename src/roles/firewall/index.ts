@@ -31,6 +31,13 @@ export const firewallRole: RoleModule = {
   },
   daemons: FIREWALL_DAEMONS,
   render: (p, host, _lb, accepts) => [renderFirewall(p, host, accepts)],
+  // A real server (one with an SSH endpoint, from an inventory) keeps its SSH port open to the
+  // operator's addresses the topology names: dropping it would lock Vard out of the host at the
+  // first converge. A lab host has neither, so nothing is opened there.
+  accepts: (p, host) => {
+    const from = p.topology.operator?.sshFrom ?? [];
+    return host.ssh && from.length ? [{ proto: 'tcp', ports: [host.ssh.port], from: { addresses: from }, why: 'ssh from the operator' }] : [];
+  },
   // A ruleset swap is one atomic nft transaction and established connections stay: no draining.
   rollout: { kind: 'all-at-once' },
 };

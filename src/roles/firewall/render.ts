@@ -43,6 +43,7 @@ function ruleLine(p: Platform, r: FirewallRule): string | undefined {
   const what = r.proto === 'vrrp' ? 'ip protocol vrrp' : `${r.proto} dport { ${[...(r.ports ?? [])].sort((a, b) => a - b).join(', ')} }`;
   if (r.proto !== 'vrrp' && !r.ports?.length) return undefined;
   if (r.from === 'public') return `ip daddr ${p.topology.publicVip} ${what} accept ${comment(r.why)}`;
+  if ('addresses' in r.from) return r.from.addresses.length ? `ip saddr { ${[...r.from.addresses].sort().join(', ')} } ${what} accept ${comment(r.why)}` : undefined;
   const from = roleAddresses(p, r.from);
   // No host of the sending roles in this topology: nobody to let in.
   if (!from.length) return undefined;

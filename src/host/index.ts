@@ -3,5 +3,5 @@ export { localHost } from './local.ts';
 export { netnsHost } from './netns.ts';
 export { redact } from './exec.ts';
 export { sshHost, quoteArgv, type SshTarget } from './ssh.ts';
-export { addressHolders, interfaceState, writeIfChanged } from './files.ts';
+export { addressHolders, digestOf, fileDigests, interfaceState, treeEntries, writeIfChanged, type TreeEntry } from './files.ts';
 export { probeHostKey, type OfferedKey, type ProbeTarget } from './ssh-probe.ts';

@@ -147,24 +147,49 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
   const applied: string[] = [];
   /** Hosts this run took out of rotation and has not put back yet. */
   const drained = new Map<string, Step>();
-  for (const step of plan.steps) {
-    if (step.kind === 'prepare') continue;
-    if (step.kind !== 'converge') say(describeStep(step));
-    try {
-      await runStep(ctx, step, desired, lb, spec, roleOf);
-    } catch (e) {
-      // The failed change was rolled back (applyConfigSet): its host serves what it served before.
-      for (const back of drained.values()) {
-        say(`${describeStep(back)} after the failure`);
-        await runStep(ctx, back, desired, lb, spec, roleOf).catch((e2: unknown) => say(`putting it back failed too (the next run retries): ${isVardError(e2) ? e2.message : String(e2)}`));
-      }
-      throw e;
+  // An all-at-once role's sets go to all its hosts at the same time (one host's own sets in order):
+  // the firewall of every host of the reference platform in the time of one.
+  const together = (s: Step | undefined, role: string): s is Extract<Step, { kind: 'apply' }> => s?.kind === 'apply' && s.role === role && roleOf(role).rollout.kind === 'all-at-once';
+  const putBack = async () => {
+    // The failed change was rolled back (applyConfigSet): its host serves what it served before.
+    for (const back of drained.values()) {
+      say(`${describeStep(back)} after the failure`);
+      await runStep(ctx, back, desired, lb, spec, roleOf).catch((e2: unknown) => say(`putting it back failed too (the next run retries): ${isVardError(e2) ? e2.message : String(e2)}`));
     }
-    if (step.kind === 'drain') drained.set(`${step.host} ${step.role}`, { kind: 'undrain', host: step.host, role: step.role });
-    if (step.kind === 'undrain') drained.delete(`${step.host} ${step.role}`);
-    if (step.kind !== 'converge') {
-      applied.push(describeStep(step));
-      crashAfterStep(applied.length, describeStep(step));
+  };
+  for (let i = 0; i < plan.steps.length; ) {
+    const first = plan.steps[i]!;
+    let batch: Step[] = [first];
+    if (first.kind === 'apply' && together(first, first.role)) {
+      let j = i + 1;
+      while (together(plan.steps[j], first.role)) j++;
+      batch = plan.steps.slice(i, j);
+    }
+    i += batch.length;
+    if (first.kind === 'prepare') continue;
+    for (const step of batch) if (step.kind !== 'converge') say(describeStep(step));
+    const byHost = new Map<string, Step[]>();
+    for (const step of batch) {
+      const key = 'host' in step ? step.host : '';
+      byHost.set(key, [...(byHost.get(key) ?? []), step]);
+    }
+    const results = await Promise.allSettled(
+      [...byHost.values()].map(async (steps) => {
+        for (const step of steps) await runStep(ctx, step, desired, lb, spec, roleOf);
+      }),
+    );
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) {
+      await putBack();
+      throw failed.reason;
+    }
+    for (const step of batch) {
+      if (step.kind === 'drain') drained.set(`${step.host} ${step.role}`, { kind: 'undrain', host: step.host, role: step.role });
+      if (step.kind === 'undrain') drained.delete(`${step.host} ${step.role}`);
+      if (step.kind !== 'converge') {
+        applied.push(describeStep(step));
+        crashAfterStep(applied.length, describeStep(step));
+      }
     }
   }
   return { plan, skippedHosts: down, applied };

@@ -11,7 +11,7 @@
 import assert from 'node:assert/strict';
 import { after, before, describe, test } from 'node:test';
 import { isVardError } from '../../src/errors/index.ts';
-import type { Host } from '../../src/host/index.ts';
+import { digestOf, fileDigests, treeEntries, type Host } from '../../src/host/index.ts';
 
 export interface HostFixture {
   readonly host: Host;
@@ -369,6 +369,34 @@ export function hostContract(label: string, make: () => Promise<HostFixture>): v
       await h().mkdir(`${d}/dir`);
       await h().symlink('a', `${d}/link`);
       assert.deepEqual(await h().list(d), ['.hidden', 'C', 'a', 'a b', 'b', 'dir', 'link']);
+    });
+
+    test('fileDigests: one command for many paths; missing files and directories are undefined', async () => {
+      const d = dir('digests');
+      await h().writeFile(`${d}/a`, 'alpha\n');
+      await h().writeFile(`${d}/odd name 'q'`, Buffer.from([0, 1, 2, 255]));
+      await h().mkdir(`${d}/sub`);
+      // Longer than one shell word may be (128 KiB): the paths must go in on stdin, not argv.
+      const long = `${d}/${'n'.repeat(100)}`;
+      await h().run(['sh', '-c', 'i=0; while [ $i -lt 1500 ]; do echo $i > "$1-$i"; i=$((i+1)); done', 'make', long]);
+      const many = Array.from({ length: 1500 }, (_, i) => `${long}-${i}`);
+      const sums = await fileDigests(h(), [`${d}/a`, `${d}/odd name 'q'`, `${d}/sub`, `${d}/missing`, ...many]);
+      assert.equal(sums.get(`${d}/a`), digestOf('alpha\n'));
+      assert.equal(sums.get(`${d}/odd name 'q'`), digestOf(Buffer.from([0, 1, 2, 255])));
+      assert.equal(sums.get(`${d}/sub`), undefined);
+      assert.equal(sums.get(`${d}/missing`), undefined);
+      assert.ok(many.every((p, i) => sums.get(p) === digestOf(`${i}\n`)), 'every one of 1,500 long paths');
+      assert.deepEqual([...(await fileDigests(h(), [])).keys()], []);
+    });
+
+    test('treeEntries: kinds, modes and relative paths of everything below; [] when missing', async () => {
+      const d = dir('tree');
+      assert.deepEqual(await treeEntries(h(), d), []);
+      await h().writeFile(`${d}/f`, 'x', { mode: 0o640 });
+      await h().writeFile(`${d}/sub/g h`, 'y');
+      await h().symlink('f', `${d}/link`);
+      const got = (await treeEntries(h(), d)).map((e) => `${e.kind} ${e.path}${e.kind === 'l' ? '' : ` ${e.mode.toString(8)}`}`).sort();
+      assert.deepEqual(got, ['d sub 755', 'f f 640', 'f sub/g h 644', 'l link']);
     });
 
     test('remove: file, missing path (no error), and a tree only with recursive', async () => {

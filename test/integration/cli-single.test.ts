@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import { after, test } from 'node:test';
 import { labDown, labResidue } from '../../src/lab/index.ts';
 import { httpGet, runCli } from './helpers/platform.ts';
+import { PHP_FPM_DAEMONS } from '../../src/roles/web/drivers.ts';
 
 const LAB = 'tsgl';
 const dir = mkdtempSync(join(tmpdir(), 'vard-tsgl-'));
@@ -35,7 +36,7 @@ test('lab up, site create, status, lab down: the whole life of a single-host pla
   assert.equal(status.activeLb, 'node1');
   assert.deepEqual(
     status.hosts[0]!.daemons.map((d) => `${d.daemon}:${d.running}:${d.inSync}`),
-    ['nftables:true:true', 'php-fpm:true:true', 'apache2:true:true', 'varnish:true:true', 'haproxy:true:true', 'keepalived:true:true'],
+    ['nftables:true:true', ...Object.keys(PHP_FPM_DAEMONS).map((d) => `${d}:true:true`), 'apache2:true:true', 'varnish:true:true', 'haproxy:true:true', 'keepalived:true:true'],
   );
   const plan = await vard('--json', 'apply', '--dry-run');
   assert.deepEqual((JSON.parse(plan.stdout) as { steps: string[] }).steps, [], 'a converged platform plans nothing');

@@ -6,7 +6,7 @@ import { createServer, type IncomingMessage } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { after, before, test } from 'node:test';
 import { businessCalendar, systemClock } from '../../src/calendar/index.ts';
-import { WEB_DAEMONS } from '../../src/roles/web/drivers.ts';
+import { PHP_FPM_DAEMONS } from '../../src/roles/web/drivers.ts';
 import { httpSiteProbe, incidentResponseDeadline, openDesk, staffActor, webhookNotifier } from '../../src/desk/index.ts';
 import { PRESETS } from '../../src/roles/registry.ts';
 import { openDb, PlatformStore } from '../../src/store/index.ts';
@@ -50,7 +50,8 @@ test('a site down in the lab opens an incident with its deadline and resolves wi
   assert.deepEqual(await round(), {});
   const webs = P.lab.hosts().filter((h) => h.name.startsWith('web'));
   const downAt = Date.now();
-  for (const h of webs) await WEB_DAEMONS['php-fpm']!.stop(h);
+  // Every PHP-FPM master (one per shard of the pools): PHP is down for every site.
+  for (const h of webs) for (const d of Object.values(PHP_FPM_DAEMONS)) await d.stop(h);
 
   let opened: number | undefined;
   for (let i = 0; i < 30 && !opened; i++) {

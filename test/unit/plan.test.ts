@@ -4,6 +4,7 @@ import { versionOf } from '../../src/apply/config-set.ts';
 import { planPlatform, type DesiredSet, type HostObservation, type Plan } from '../../src/platform/plan.ts';
 import { PLAN_ROLES, renderPlatform, rolesOn } from '../../src/platform/reconcile.ts';
 import type { Platform } from '../../src/model/index.ts';
+import { FPM_SHARDS, fpmDaemon, fpmShardOf } from '../../src/roles/web/render.ts';
 import { samplePlatform } from '../helpers/model.ts';
 
 function desiredOf(p: Platform): Map<string, DesiredSet[]> {
@@ -32,7 +33,8 @@ test('first bring-up starts every daemon, web servers before load balancers, no 
   const applies = r.steps.filter((s) => s.kind === 'apply');
   // Every host's firewall, web and lb sets, then the cluster's: my.cnf and corosync.conf per db
   // host, corosync.conf on the quorum host (the sample platform has no replication secret, so no CIB).
-  assert.equal(applies.length, 8 + 3 * 2 + 2 * 3 + 2 * 2 + 1);
+  // Each web server runs FPM_SHARDS PHP-FPM masters and Apache.
+  assert.equal(applies.length, 8 + 3 * (FPM_SHARDS + 1) + 2 * 3 + 2 * 2 + 1);
   assert.ok(applies.every((s) => s.kind === 'apply' && s.action === 'start'));
   assert.ok(!r.steps.some((s) => s.kind === 'drain'));
   const firstLb = r.steps.findIndex((s) => s.kind === 'apply' && s.role === 'lb');
@@ -70,8 +72,10 @@ test('a new site rolls through the web servers one at a time, drained, then the 
   // The web servers' firewalls open the new site's port to the balancers first, all at once.
   assert.deepEqual(all.slice(0, 3), ['web1:apply:nftables', 'web2:apply:nftables', 'web3:apply:nftables']);
   const seq = all.slice(3);
-  assert.deepEqual(seq.slice(0, 4), ['web1:drain', 'web1:apply:php-fpm', 'web1:apply:apache2', 'web1:undrain']);
-  assert.deepEqual(seq.slice(4, 8), ['web2:drain', 'web2:apply:php-fpm', 'web2:apply:apache2', 'web2:undrain']);
+  // Only the PHP-FPM shard the new site's pool lives in changes.
+  const fpm = fpmDaemon(fpmShardOf(after.sites[1]!));
+  assert.deepEqual(seq.slice(0, 4), ['web1:drain', `web1:apply:${fpm}`, 'web1:apply:apache2', 'web1:undrain']);
+  assert.deepEqual(seq.slice(4, 8), ['web2:drain', `web2:apply:${fpm}`, 'web2:apply:apache2', 'web2:undrain']);
   const lbOrder = seq.filter((s) => s.startsWith('lb')).map((s) => s.split(':')[0]);
   assert.equal(lbOrder[0], 'lb1');
   assert.equal(lbOrder[lbOrder.length - 1], 'lb2');

@@ -3,6 +3,7 @@ import { test } from 'node:test';
 import { renderHost as renderRoleSets } from '../../src/platform/reconcile.ts';
 import type { HostSpec, Platform } from '../../src/model/index.ts';
 import { renderSiteSkeleton } from '../../src/roles/web/site.ts';
+import { FPM_SHARDS, fpmDaemon, fpmShardOf } from '../../src/roles/web/render.ts';
 import { DAEMON_OPEN_FILES } from '../../src/render/index.ts';
 
 const renderHost = (p: Platform, h: HostSpec) => renderRoleSets(p, h).map((rs) => rs.set);
@@ -28,10 +29,14 @@ test('each site gets its own port on every web server and its own FPM pool user 
   const p = samplePlatform(2);
   for (const web of p.topology.hosts.filter((h) => h.roles.includes('web'))) {
     const sets = renderHost(p, web);
-    const fpm = sets.find((x) => x.daemon === 'php-fpm');
     const apache = sets.find((x) => x.daemon === 'apache2');
     for (const s of p.sites) {
-      assert.match(fpm!.files[0]!.content, new RegExp(`\\[${s.slug}\\]\\nuser = ${s.unixUser}\\n`));
+      // The pool is in its shard's master and in no other.
+      for (let k = 0; k < FPM_SHARDS; k++) {
+        const fpm = sets.find((x) => x.daemon === fpmDaemon(k))!.files[0]!.content;
+        if (k === fpmShardOf(s)) assert.match(fpm, new RegExp(`\\[${s.slug}\\]\\nuser = ${s.unixUser}\\n`));
+        else assert.doesNotMatch(fpm, new RegExp(`\\[${s.slug}\\]`));
+      }
       const vhost = apache!.files.find((f) => f.path === `sites/${s.slug}.conf`);
       assert.ok(vhost, `vhost for ${s.slug} on ${web.name}`);
       assert.match(vhost.content, new RegExp(`Listen ${web.privateAddress.replace(/\./g, '\\.')}:${s.port}\\n`));
@@ -103,9 +108,12 @@ test('Varnish does not grow with the sites: its misses go to its own HAProxy, wh
 
 test('a thousand sites fit a web server: no idle PHP worker per site, and open files for every socket and log', () => {
   const p = withSites(1000);
-  const fpm = setOf(p, 'web1', 'php-fpm').files[0]!.content;
+  const shards = Array.from({ length: FPM_SHARDS }, (_, k) => setOf(p, 'web1', fpmDaemon(k)).files[0]!.content);
+  const fpm = shards.join('\n');
   const pools = fpm.split('\n[').slice(1).filter((x) => !x.startsWith('global]'));
-  assert.equal(pools.length, 1001, 'the health pool and one per site');
+  assert.equal(pools.length, 1000 + FPM_SHARDS, 'a health pool per shard and one per site');
+  // Spread evenly, so a new site reloads an eighth of the pools.
+  for (const shard of shards) assert.ok(shard.split('\n[').length - 2 <= Math.ceil(1000 / FPM_SHARDS) + 1, 'no shard holds more than its share');
   for (const pool of pools) {
     assert.match(pool, /\npm = ondemand\n/);
     assert.doesNotMatch(pool, /pm\.start_servers/);
@@ -114,7 +122,7 @@ test('a thousand sites fit a web server: no idle PHP worker per site, and open f
   assert.equal((fpm.match(/^pm\.process_idle_timeout = /gm) ?? []).length, 1000);
   // Its limit is the one every daemon is started with: rlimit_files would fail the start where the hard limit is lower.
   assert.doesNotMatch(fpm, /rlimit_files/);
-  assert.ok(1001 * 2 + 256 < DAEMON_OPEN_FILES);
+  assert.ok((1000 + FPM_SHARDS) * 2 + 256 < DAEMON_OPEN_FILES);
   // Apache holds, in every process, a listening socket and two logs per site.
   const apache = setOf(p, 'web1', 'apache2').files;
   const listens = apache.flatMap((f) => f.content.split('\n').filter((l) => l.startsWith('Listen ')));

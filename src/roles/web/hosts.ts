@@ -1,7 +1,7 @@
 /** A web server's per-site state: the site's Unix user and its Drupal-shaped tree; and proof that every site answers. */
-import { writeIfChanged, type Host } from '../../host/index.ts';
-import type { HostSpec, Platform, Site, SiteDatabase } from '../../model/index.ts';
-import { bySlug, configRoot, SITES_ROOT, type ConfigSet } from '../../render/index.ts';
+import { digestOf, fileDigests, writeIfChanged, type Host } from '../../host/index.ts';
+import type { HostSpec, Platform, Site } from '../../model/index.ts';
+import { bySlug, configRoot, SITES_ROOT, type ConfigSet, type RenderedFile } from '../../render/index.ts';
 import { loadedFileOf } from '../../apply/config-set.ts';
 import { balancerAddresses, fpmSocket, siteHome, WEB_PATHS } from './render.ts';
 import { renderSiteSkeleton, renderWebSupport, VARD_OWNED_SITE_FILES, WRITABLE_DIRS } from './site.ts';
@@ -17,8 +17,9 @@ const SITE_ID_RANGE = ['UID_MIN=20000', 'UID_MAX=59999', 'GID_MIN=20000', 'GID_M
 
 /**
  * Support files and every site's user and tree. Idempotent, and cheap for the sites already in
- * place: one read of /etc/passwd, one listing of the homes' owners, and per site only the files
- * Vard owns compared, so 1,000 sites do not cost a process per site on every run.
+ * place: one read of /etc/passwd, one listing of the homes' owners, one command for the digests of
+ * every file Vard owns in every site, and writes only where one differs, so a run over 1,000 sites
+ * costs a few commands, not a few thousand file reads (over SSH each would be a round trip).
  */
 export async function prepareWebHost(p: Platform, host: Host): Promise<void> {
   for (const f of renderWebSupport()) await writeIfChanged(host, `${WEB_PATHS.apacheDefaultRoot}/${f.path}`, f.content, 0o644);
@@ -27,8 +28,15 @@ export async function prepareWebHost(p: Platform, host: Host): Promise<void> {
   const homes = new Set(await host.list(SITES_ROOT));
   // One at a time: useradd locks the account files and gives up when another holds them.
   for (const s of p.sites) if (!users.has(s.unixUser)) await ensureUser(host, s);
-  // A few sites at a time: file operations only.
-  await inBatches(p.sites, 16, (s) => prepareSite(host, s, p.databases?.[s.slug], proxies, homes.has(s.slug)));
+  const skeletons = new Map(p.sites.map((s) => [s.slug, renderSiteSkeleton(s, p.databases?.[s.slug], proxies)]));
+  const probe = p.sites.flatMap((s) => {
+    const files = skeletons.get(s.slug)!;
+    const last = files[files.length - 1]?.path;
+    return [...VARD_OWNED_SITE_FILES, ...(last ? [last] : [])].map((f) => `${siteHome(s.slug)}/${f}`);
+  });
+  const digests = await fileDigests(host, probe);
+  // A few sites at a time: file operations only, and only for sites where something differs.
+  await inBatches(p.sites, 16, (s) => prepareSite(host, s, skeletons.get(s.slug)!, digests, homes.has(s.slug)));
   await closeSiteHomes(host, p.sites);
 }
 
@@ -48,11 +56,23 @@ const APACHE_USER = 'www-data';
  */
 async function closeSiteHomes(host: Host, sites: readonly Site[]): Promise<void> {
   if (!sites.length) return;
-  const groups = new Set((await host.run(['id', '-nG', APACHE_USER])).stdout.trim().split(/\s+/));
+  // /etc/group read here, not `id -nG`: that looks up each of Apache's 1,000 groups by id with a
+  // scan of the whole file, a second per web server on every run.
+  const groups = new Set<string>();
+  for (const line of ((await host.readFile('/etc/group'))?.toString('utf8') ?? '').split('\n')) {
+    const [name, , , members] = line.split(':');
+    if (name && members?.split(',').includes(APACHE_USER)) groups.add(name);
+  }
   const missing = sites.map((s) => s.unixUser).filter((g) => !groups.has(g));
   // Apache's children take up the groups when they start: the reload after a new site's vhost.
   if (missing.length) await host.run(['usermod', '-a', '-G', missing.join(','), APACHE_USER]);
-  const listing = await host.run(['find', SITES_ROOT, '-mindepth', '1', '-maxdepth', '2', '-type', 'd', '-printf', '%p %u %g %m\\n']);
+  // Numeric owners (%U %G): names would cost find a scan of /etc/passwd per directory.
+  const listing = await host.run(['find', SITES_ROOT, '-mindepth', '1', '-maxdepth', '2', '-type', 'd', '-printf', '%p %U %G %m\\n']);
+  const ids = new Map<string, string>();
+  for (const line of ((await host.readFile('/etc/passwd'))?.toString('utf8') ?? '').split('\n')) {
+    const [name, , uid, gid] = line.split(':');
+    if (name && uid && gid) ids.set(name, `${uid} ${gid}`);
+  }
   const seen = new Map<string, string>();
   for (const line of listing.stdout.split('\n')) {
     const cut = line.indexOf(' ');
@@ -60,8 +80,10 @@ async function closeSiteHomes(host: Host, sites: readonly Site[]): Promise<void>
   }
   const open = sites.filter((s) => {
     const home = siteHome(s.slug);
-    const own = `${s.unixUser} ${s.unixUser} 700`;
-    return seen.get(home) !== `root ${s.unixUser} 750` || [`${home}/tmp`, `${home}/private`].some((d) => seen.has(d) && seen.get(d) !== own);
+    // A site user's group is its own, made with it (useradd --user-group): same name, its gid.
+    const [uid, gid] = (ids.get(s.unixUser) ?? '? ?').split(' ');
+    const own = `${uid} ${gid} 700`;
+    return seen.get(home) !== `0 ${gid} 750` || [`${home}/tmp`, `${home}/private`].some((d) => seen.has(d) && seen.get(d) !== own);
   });
   if (!open.length) return;
   const script = [
@@ -88,16 +110,18 @@ async function ensureUser(host: Host, s: Site): Promise<void> {
 }
 
 /**
- * The site's Drupal-shaped tree; existing files are the customer's and are left alone. `hasHome`:
- * what the caller's one listing of the homes found.
+ * The site's Drupal-shaped tree; existing files are the customer's and are left alone. `digests`:
+ * the caller's one look at Vard's own files and the skeleton's last file in every site; `hasHome`:
+ * its one listing of the homes.
  */
-async function prepareSite(host: Host, s: Site, db: SiteDatabase | undefined, proxies: readonly string[], hasHome: boolean): Promise<void> {
+async function prepareSite(host: Host, s: Site, skeleton: readonly RenderedFile[], digests: ReadonlyMap<string, string | undefined>, hasHome: boolean): Promise<void> {
   const home = siteHome(s.slug);
-  const skeleton = renderSiteSkeleton(s, db, proxies);
   // The skeleton is written in order, so its last file there means the rest was written before;
   // then only Vard's own files are compared (a file the customer removed since stays removed).
   const last = skeleton[skeleton.length - 1];
-  const finished = hasHome && last !== undefined && (await host.exists(`${home}/${last.path}`));
+  const finished = hasHome && last !== undefined && digests.get(`${home}/${last.path}`) !== undefined;
+  const owned = skeleton.filter((f) => VARD_OWNED_SITE_FILES.includes(f.path));
+  if (finished && owned.every((f) => digests.get(`${home}/${f.path}`) === digestOf(f.content))) return;
   let created = false;
   for (const f of skeleton) {
     const path = `${home}/${f.path}`;
@@ -141,35 +165,55 @@ export async function siteDirsOn(host: Host): Promise<string[]> {
 }
 
 /**
- * Which sites' PHP front page a new Apache set must be proven on: all of them when Apache's main
+ * Which sites a new Apache set must be proven on with requests: all of them when Apache's main
  * file changed or what ran before is unknown; otherwise the sites whose vhost is new or changed
- * (the previous set is the version the daemon loaded, recorded until this one is verified).
+ * (the previous set is the version the daemon loaded, recorded until this one is verified),
+ * compared by digest in one command.
  */
 async function sitesChangedSince(host: Host, set: ConfigSet, sites: readonly Site[]): Promise<Set<string> | 'all'> {
   const loaded = (await host.readFile(loadedFileOf(set.daemon)))?.toString('utf8').trim();
   if (!loaded || !loaded.startsWith('v-')) return 'all';
   const before = `${configRoot(set.daemon)}/${loaded}`;
-  const same = async (path: string, content: string) => (await host.readFile(`${before}/${path}`))?.toString('utf8') === content;
   const main = set.files.find((f) => !f.path.startsWith('sites/'));
-  if (!main || !(await same(main.path, main.content))) return 'all';
-  const changed = new Set<string>();
-  await inBatches(sites, 32, async (s) => {
-    const f = set.files.find((x) => x.path === `sites/${s.slug}.conf`);
-    if (!f || !(await same(f.path, f.content))) changed.add(s.slug);
-  });
-  return changed;
+  if (!main) return 'all';
+  const vhosts = new Map(set.files.map((f) => [f.path, f.content]));
+  const paths = [main.path, ...sites.map((s) => `sites/${s.slug}.conf`)];
+  const sums = await fileDigests(host, paths.map((x) => `${before}/${x}`));
+  const same = (path: string) => {
+    const content = vhosts.get(path);
+    return content !== undefined && sums.get(`${before}/${path}`) === digestOf(content);
+  };
+  if (!same(main.path)) return 'all';
+  return new Set(sites.filter((s) => !same(`sites/${s.slug}.conf`)).map((s) => s.slug));
 }
 
 /** A few sites always get a PHP request, so a reload that broke PHP for every site is seen. */
 const PHP_SAMPLE = 3;
 
+/** The TCP ports listening on `address` (or on every address) on the host, from one `ss`. */
+async function listeningPorts(host: Host, address: string): Promise<Set<number>> {
+  const r = await host.run(['ss', '-Hltn']);
+  const out = new Set<number>();
+  for (const line of r.stdout.split('\n')) {
+    // State Recv-Q Send-Q Local:Port Peer:Port
+    const local = line.trim().split(/\s+/)[3];
+    const cut = local?.lastIndexOf(':') ?? -1;
+    if (!local || cut < 0) continue;
+    const addr = local.slice(0, cut);
+    if (addr === address || addr === '*' || addr === '0.0.0.0') out.add(Number(local.slice(cut + 1)));
+  }
+  return out;
+}
+
 /**
- * Checks every site answers on its own port on this web server: the health file on every site
- * (its port, vhost and tree), every site's PHP pool listening, and the PHP front page on the sites
- * whose vhost changed plus a few (`set`: the Apache set just loaded; without it, every site). A PHP
- * request to each of 1,000 sites started 1,000 workers and took most of a minute; an unchanged
- * vhost in front of an unchanged pool of a PHP-FPM that is up answers as it did. One curl for all
- * requests, a few at once; whatever did not answer 200 is asked again until the deadline.
+ * Checks every site is served on this web server after an Apache change: every site's port is
+ * listening and every site's PHP pool has its socket (one `ss`, one listing); the sites whose vhost
+ * changed (all of them when the main file changed or the previous version is unknown; `set`
+ * absent means all) and a few more answer their health file and PHP front page. A request to each
+ * of 1,000 sites took a second per web server on every change and a PHP request to each started
+ * 1,000 workers; a vhost that did not change, behind the pool that did not change, in an Apache
+ * that passed its own check and took the reload, serves as it did. One curl for all requests, a
+ * few at once; whatever did not answer 200 is asked again until the deadline.
  */
 export async function verifyWebSites(p: Platform, spec: HostSpec, host: Host, set?: ConfigSet): Promise<void> {
   const sorted = [...p.sites].sort(bySlug);
@@ -177,8 +221,11 @@ export async function verifyWebSites(p: Platform, spec: HostSpec, host: Host, se
   const sockets = new Set(await host.list(WEB_PATHS.phpRunDir));
   const noPool = sorted.find((s) => !sockets.has(fpmSocket(s.slug).split('/').pop()!));
   if (noPool) throw new Error(`${noPool.domain} has no PHP pool listening at ${fpmSocket(noPool.slug)}`);
-  const phpToo = (s: Site, i: number) => php === 'all' || php.has(s.slug) || i < PHP_SAMPLE;
-  let pending = sorted.flatMap((s, i) => ['/health.txt', ...(phpToo(s, i) ? ['/'] : [])].map((path) => ({ url: `http://${spec.privateAddress}:${s.port}${path}`, domain: s.domain })));
+  const listening = await listeningPorts(host, spec.privateAddress);
+  const deaf = sorted.find((s) => !listening.has(s.port));
+  if (deaf) throw new Error(`${deaf.domain}: nothing listens on ${spec.privateAddress}:${deaf.port}`);
+  const asked = sorted.filter((s, i) => php === 'all' || php.has(s.slug) || i < PHP_SAMPLE);
+  let pending = asked.flatMap((s) => ['/health.txt', '/'].map((path) => ({ url: `http://${spec.privateAddress}:${s.port}${path}`, domain: s.domain })));
   const got = new Map<string, number>();
   const deadline = Date.now() + 10_000;
   while (pending.length) {

@@ -8,7 +8,7 @@ import type { RoleModule } from '../contract.ts';
 import { WEB_DAEMONS } from './drivers.ts';
 import { prepareWebHost, removeSiteFromHost, siteDirsOn, verifyWebSites } from './hosts.ts';
 import packages from './packages.json' with { type: 'json' };
-import { renderApache, renderPhpFpm, WEB_ROLE } from './render.ts';
+import { renderApache, renderPhpFpmShards, WEB_ROLE } from './render.ts';
 
 /** Every web server answers this on every site's port (the skeleton's health file). */
 const HEALTH_PATH = '/health.txt';
@@ -42,7 +42,7 @@ export const webRole: RoleModule = {
   },
   daemons: WEB_DAEMONS,
   // PHP pools before the Apache that forwards to them.
-  render: (p, host) => [renderPhpFpm(p, host), renderApache(p, host)],
+  render: (p, host) => [...renderPhpFpmShards(p, host), renderApache(p, host)],
   rollout: { kind: 'one-at-a-time', drain: true },
   // Apache is verified through every site it serves, so a vhost that breaks a site rolls back.
   async verify(ctx, host, set) {

@@ -4,7 +4,8 @@
 // on one web server); at the end, the memory of every daemon on every host. The bulk of the sites
 // is recorded in the store and converged once: only the timed creates go through the CLI.
 // Numbers are relative (two shared cores run every host); the targets below are printed, never
-// asserted by a test. BENCH_LEVELS=1,100 and BENCH_RUNS=3 make a shorter run.
+// asserted by a test. BENCH_LEVELS=1,100 and BENCH_RUNS=3 make a shorter run; VARD_TEST_TRANSPORT=ssh
+// runs it with Vard reaching every host over SSH only (issue 10: SSH against namespace entry).
 import { performance } from 'node:perf_hooks';
 import { newSite, type Site } from '../src/model/index.ts';
 import type { Host } from '../src/host/index.ts';
@@ -151,7 +152,8 @@ async function main(): Promise<void> {
   say('bringing up the reference lab "bsites"');
   const tUp = performance.now();
   const P = await startPlatform('bsites', PRESETS.reference!);
-  say(`lab up and converged in ${((performance.now() - tUp) / 1000).toFixed(1)} s`);
+  const upMs = performance.now() - tUp;
+  say(`lab up (transport ${P.lab.transport}) and converged in ${(upMs / 1000).toFixed(1)} s`);
   const db = openDb(P.g.state);
   const store = new PlatformStore(db);
   const lines: string[] = [];
@@ -209,7 +211,8 @@ async function main(): Promise<void> {
     process.stdout.write(
       [
         '',
-        `Vard site-count benchmark — lab bsites (reference topology), ${RUNS} runs per level, ${new Date().toISOString()}`,
+        `Vard site-count benchmark — lab bsites (reference topology, transport ${P.lab.transport}), ${RUNS} runs per level, ${new Date().toISOString()}`,
+        `lab up and first converge: ${(upMs / 1000).toFixed(1)} s`,
         ...lines,
         `create at ${LEVELS[LEVELS.length - 1]} vs at ${LEVELS[0]} sites (medians): ×${growth.toFixed(2)} (target ≤ ×${CREATE_GROWTH_TARGET}: ${growth <= CREATE_GROWTH_TARGET ? 'met' : 'NOT met'})`,
         `daemon memory at ${reached} sites (RSS sums count shared pages once per process; PSS shares them out):`,

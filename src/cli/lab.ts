@@ -10,6 +10,8 @@ import {
   labRevive,
   labStatus,
   labUp,
+  LAB_TRANSPORTS,
+  type LabTransport,
   reapStaleLabs,
   checkLabName,
   type LabStatus,
@@ -56,13 +58,14 @@ export function formatStatus(s: LabStatus): string {
   const holders = s.vipHolders.length ? s.vipHolders.join(', ') : 'nobody';
   const head = [
     `lab ${s.name}: subnet ${s.base}.0/24, uplink ("the Internet") ${s.uplink}${s.ownerAlive ? '' : '  [STALE: owner gone, run `vard lab reap`]'}`,
+    `transport ${s.transport}${s.transport === 'ssh' ? ' (Vard reaches every host only over SSH, pinned host keys, through the lab bastion)' : ' (namespace entry)'}`,
     `public address ${s.publicVip}, held by ${holders}${s.vipHolders.length > 1 ? '  [more than one holder: split brain]' : ''}`,
     '',
   ];
   const rows = [['HOST', 'STATE', 'ADDRESSES', 'ROLES', 'VIP']];
   for (const h of s.hosts) {
     const addrs = [h.publicAddress ? `${h.publicAddress} (pub)` : '', `${h.privateAddress} (priv)`].filter(Boolean).join(', ');
-    const state = h.state === 'up' ? 'up' : h.state === 'cut' ? 'down (cut)' : 'down (killed)';
+    const state = (h.state === 'up' ? 'up' : h.state === 'cut' ? 'down (cut)' : 'down (killed)') + (h.sshd === false && h.state !== 'killed' ? ', sshd down' : '');
     const vip = s.vipHolders.includes(h.name) ? 'holds VIP' : h.carriesVip ? 'VIP on a downed link' : '';
     rows.push([h.name, state, addrs, h.roles.join(','), vip]);
   }
@@ -78,11 +81,14 @@ export function registerLabCommands(program: Command, globals: Globals): void {
     .description('build a lab (tears down a stale one of the same name first), then bring the platform up on it')
     .option('--name <name>', 'lab name (default: the global --lab)')
     .option('--topology <preset|file>', `a preset (${Object.keys(PRESETS).join(', ')}) or a topology YAML file`, 'reference')
-    .action(async (o: { name?: string; topology: string }) => {
+    .option('--transport <netns|ssh>', 'how Vard reaches the hosts: entering their namespaces, or only over SSH with pinned host keys through the lab bastion, as real servers', 'netns')
+    .action(async (o: { name?: string; topology: string; transport: string }) => {
       const g0 = globals();
       const name = labName(g0, o);
       const g = globalsFor(g0, name);
       const shape = resolveShape(o.topology);
+      if (!(LAB_TRANSPORTS as readonly string[]).includes(o.transport)) throw vardError('VARD_ERR_USAGE', [`--transport must be one of ${LAB_TRANSPORTS.join(', ')}; got ${JSON.stringify(o.transport)}`]);
+      const transport = o.transport as LabTransport;
       // Teardown also runs on signals: an interrupted `up` must not leave a half-built lab.
       let stopping = false;
       const onSignal = (sig: NodeJS.Signals): void => {
@@ -98,7 +104,7 @@ export function registerLabCommands(program: Command, globals: Globals): void {
       try {
         // Stale labs (owner gone) hold subnets and names; their owners can no longer clean up.
         await reapStaleLabs({ progress });
-        const handle = await labUp({ name, shape, progress });
+        const handle = await labUp({ name, shape, transport, progress });
         await onLabUp(g, handle, progress);
         const s = await labStatus(handle);
         emit(g, s, () => formatStatus(s));

@@ -1,11 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { isVardError } from '../errors/index.ts';
+import { labCloseAll } from '../lab/index.ts';
 import { openPlatform } from '../platform/context.ts';
 import type { RoleCliDeps } from '../roles/contract.ts';
 import { ROLES } from '../roles/registry.ts';
 import { emit, progress, resolveGlobals, type Globals } from './context.ts';
 import { registerDemoCommand } from './demo.ts';
 import { registerDeskCommands } from './desk.ts';
+import { registerHostCommands } from './hosts.ts';
 import { registerLabCommands } from './lab.ts';
 import { registerPlatformCommands } from './platform.ts';
 
@@ -20,12 +22,13 @@ function buildProgram(): Command {
   const globals: Globals = () => resolveGlobals(program.opts<{ lab?: string; state?: string; json?: boolean }>());
   registerLabCommands(program, globals);
   registerPlatformCommands(program, globals);
+  registerHostCommands(program, globals);
   const deps: RoleCliDeps = {
     globals,
     async withPlatform(withProgress, fn) {
       const ctx = openPlatform(globals(), withProgress ? progress : undefined);
       try {
-        return await fn({ platform: ctx.service.platform(), hostOf: (n) => ctx.lab.host(n), say: progress });
+        return await fn({ platform: ctx.service.platform(), hostOf: ctx.hostOf, say: progress });
       } finally {
         ctx.close();
       }
@@ -56,5 +59,8 @@ export async function main(argv: readonly string[]): Promise<number> {
     }
     process.stderr.write(`vard: unexpected error: ${(e as Error)?.stack ?? String(e)}\n`);
     return 1;
+  } finally {
+    // An open SSH connection to a lab host would keep the process alive after the command.
+    await labCloseAll().catch(() => undefined);
   }
 }

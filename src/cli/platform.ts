@@ -122,7 +122,7 @@ export function registerPlatformCommands(program: Command, globals: Globals): vo
     .action(async () => {
       const g = globals();
       await withPlatform(g, false, async (ctx) => {
-        const s = await platformStatus(ctx.service.platform(), (n) => ctx.lab.host(n));
+        const s = await platformStatus(ctx.service.platform(), ctx.hostOf);
         emit(g, s, () => formatStatus(s));
       });
     });

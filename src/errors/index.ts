@@ -36,7 +36,7 @@ export const catalogue = {
   VARD_ERR_LAB_HOST_FAILED: def(500, 8, 'Lab host %s did not start: %s'),
   VARD_ERR_LAB_STATE: def(409, 4, 'Lab host %s is %s; %s'),
   VARD_ERR_PLATFORM_MISSING: def(404, 3, 'No platform is defined in %s; run `vard lab up` first'),
-  VARD_ERR_SSH_HOSTKEY_MISMATCH: def(502, 9, 'Host key of %s does not match its pinned fingerprint (expected %s, got %s)'),
+  VARD_ERR_SSH_HOSTKEY_MISMATCH: def(502, 9, 'Host key of %s does not match its pinned fingerprint (expected %s, got %s): nothing was run on it. If the machine was reinstalled, compare the key on its console and pin it again with `vard host trust NAME --fingerprint … --replace`'),
   VARD_ERR_SSH_CONNECT: def(502, 9, 'Cannot connect to %s over ssh: %s'),
   VARD_ERR_SSH_SFTP: def(502, 9, 'On %s, sftp %s %s failed: %s'),
   VARD_ERR_STATE: def(500, 10, 'State store error: %s'),

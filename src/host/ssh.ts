@@ -30,6 +30,12 @@ export interface SshTarget {
   readonly proxyArgv?: readonly string[];
   /** Handshake and authentication must finish within this many milliseconds. @default 20000 */
   readonly readyTimeoutMs?: number;
+  /**
+   * A keepalive every this many milliseconds; three unanswered close the connection, and what ran
+   * on it fails with VARD_ERR_HOST_DOWN. A dead server sends no reset: this is how it is noticed.
+   * @default 5000
+   */
+  readonly keepaliveIntervalMs?: number;
 }
 
 /** SFTP status codes we branch on (draft-ietf-secsh-filexfer-02 §7; what OpenSSH's sftp-server sends). */
@@ -42,7 +48,7 @@ const FX_BAD_MESSAGE = 5;
  * opening beyond the limit fails instead of queueing, so exec channels queue here.
  */
 const MAX_EXEC_CHANNELS = 8;
-const KEEPALIVE_INTERVAL_MS = 15_000;
+const KEEPALIVE_INTERVAL_MS = 5_000;
 const KEEPALIVE_COUNT_MAX = 3;
 const DEFAULT_READY_TIMEOUT_MS = 20_000;
 const DEFAULT_RUN_TIMEOUT_MS = 60_000;
@@ -111,6 +117,8 @@ class Slots {
 interface Conn {
   readonly client: Client;
   sftp: Promise<SFTPWrapper> | undefined;
+  /** The transport is gone (keepalive unanswered, reset, proxy exit). */
+  closed: boolean;
 }
 
 class SshHost implements Host {
@@ -162,8 +170,9 @@ class SshHost implements Host {
       let refused = false;
       let proxy: ChildProcess | undefined;
       let proxyErr = '';
+      let proxyUnstartable = false;
       let settled = false;
-      const conn: Conn = { client, sftp: undefined };
+      const conn: Conn = { client, sftp: undefined, closed: false };
 
       let proxyClosed: Promise<void> = Promise.resolve();
 
@@ -180,10 +189,16 @@ class SshHost implements Host {
       };
       const connectError = (why: string, cause?: unknown): VardError => {
         const tail = proxyErr.trim() ? ` (proxy: ${proxyErr.trim().slice(-500)})` : '';
-        return vardError('VARD_ERR_SSH_CONNECT', [`${t.name} (${target})`, `${why}${tail}`], {
-          ...(cause === undefined ? {} : { cause }),
-          details: { host: t.name, target, ...(proxyErr.trim() ? { proxyStderr: proxyErr.trim().slice(-2000) } : {}) },
-        });
+        const details = { host: t.name, target, ...(proxyErr.trim() ? { proxyStderr: proxyErr.trim().slice(-2000) } : {}) };
+        const err = vardError('VARD_ERR_SSH_CONNECT', [`${t.name} (${target})`, `${why}${tail}`], { ...(cause === undefined ? {} : { cause }), details });
+        // No sshd got as far as showing its host key (refused, no route, silence until the
+        // deadline): from here the machine is down, as a powered-off lab host is to the netns
+        // transport, and callers that carry on without a down host (observe, status, the db
+        // tier's probes) must see the same code. A proxy that could not even start is our fault.
+        if (presented === undefined && !proxyUnstartable) {
+          return vardError('VARD_ERR_HOST_DOWN', [`${t.name} (no sshd answering at ${target}: ${why}${tail})`], { cause: err, details });
+        }
+        return err;
       };
       const stopProxy = (): void => {
         // Only the child we spawned, by its own handle; it is usually gone already once stdin closes.
@@ -200,6 +215,7 @@ class SshHost implements Host {
           proxyErr = (proxyErr + b.toString('utf8')).slice(-2000);
         });
         child.on('error', (e) => {
+          proxyUnstartable = true;
           fail(() => connectError(`cannot start proxy ${JSON.stringify(t.proxyArgv)}: ${e.message}`, e));
           client.end();
         });
@@ -227,6 +243,7 @@ class SshHost implements Host {
         // After `ready`, errors (keepalive timeout, reset) are followed by 'close', handled below.
       });
       client.on('close', () => {
+        conn.closed = true;
         stopProxy();
         // Forget this connection so the next call reconnects; in-flight channels fail on their own.
         if (this.live === conn) {
@@ -242,7 +259,7 @@ class SshHost implements Host {
         username: t.username,
         privateKey: t.privateKey,
         readyTimeout: t.readyTimeoutMs ?? DEFAULT_READY_TIMEOUT_MS,
-        keepaliveInterval: KEEPALIVE_INTERVAL_MS,
+        keepaliveInterval: t.keepaliveIntervalMs ?? KEEPALIVE_INTERVAL_MS,
         keepaliveCountMax: KEEPALIVE_COUNT_MAX,
         // Never auto-accept: without hostHash, ssh2 hands us the raw key blob, which we hash exactly
         // as ssh-keygen does and compare with the pin. Returning false aborts before authentication.
@@ -265,8 +282,27 @@ class SshHost implements Host {
     });
   }
 
-  private async sftp(): Promise<SFTPWrapper> {
+  /**
+   * Opens a channel on the shared connection. When that connection turns out to be dead (the
+   * server rebooted: its reset arrives with our open request), nothing ran on it, so the channel
+   * is opened once more on a fresh connection instead of failing the caller.
+   */
+  private async onLive<T>(open: (conn: Conn) => Promise<T>): Promise<{ conn: Conn; value: T }> {
     const conn = await this.connection();
+    try {
+      return { conn, value: await open(conn) };
+    } catch (e) {
+      if (!conn.closed) throw e;
+      const fresh = await this.connection();
+      return { conn: fresh, value: await open(fresh) };
+    }
+  }
+
+  private async sftp(): Promise<{ conn: Conn; value: SFTPWrapper }> {
+    return this.onLive((conn) => this.sftpOn(conn));
+  }
+
+  private sftpOn(conn: Conn): Promise<SFTPWrapper> {
     if (!conn.sftp) {
       const p = new Promise<SFTPWrapper>((resolve, reject) => {
         conn.client.sftp((err, s) => {
@@ -288,12 +324,25 @@ class SshHost implements Host {
   }
 
   /** Wraps one SFTP request; failures become VARD_ERR_SSH_SFTP with the SFTP status in `details.sftpCode`. */
+  /**
+   * What failed because the connection itself dropped is the host going down, as a powered-off
+   * lab host is to the netns transport: callers that carry on without a down host see one code.
+   */
+  private downIfDropped(conn: Conn, e: unknown): unknown {
+    if (!conn.closed || isVardError(e, 'VARD_ERR_COMMAND_FAILED')) return e;
+    return vardError('VARD_ERR_HOST_DOWN', [`${this.name} (the SSH connection dropped: ${(e as Error).message})`], { cause: e });
+  }
+
   private async call<T>(op: string, path: string, f: (s: SFTPWrapper, cb: (err: Error | null | undefined, v?: T) => void) => void): Promise<T> {
-    const s = await this.sftp();
+    const { conn, value: s } = await this.sftp();
     return new Promise<T>((resolve, reject) => {
       const cb = (err: Error | null | undefined, v?: T): void => {
         if (err) {
           const code = (err as Error & { code?: unknown }).code;
+          if (conn.closed) {
+            reject(this.downIfDropped(conn, err));
+            return;
+          }
           reject(
             vardError('VARD_ERR_SSH_SFTP', [this.name, op, path, err.message], {
               cause: err,
@@ -332,11 +381,14 @@ class SshHost implements Host {
     const words = ['timeout', '-s', 'KILL', (timeoutMs / 1000).toFixed(3), ...(envWords.length > 0 ? ['env', ...envWords] : []), ...argv];
     const command = `exec ${quoteArgv(words)}`;
     const started = Date.now();
-    const conn = await this.connection();
     await this.slots.acquire();
+    let conn: Conn | undefined;
     try {
-      const ch = await this.openExec(conn, command);
-      return await this.collect(ch, argv, opts, timeoutMs, started);
+      const open = await this.onLive((c) => this.openExec(c, command));
+      conn = open.conn;
+      return await this.collect(open.value, argv, opts, timeoutMs, started);
+    } catch (e) {
+      throw conn ? this.downIfDropped(conn, e) : e;
     } finally {
       this.slots.release();
     }

@@ -17,12 +17,13 @@
  * hosts:
  *   - { name: lb1, roles: [lb], privateAddress: 10.20.0.11, publicAddress: 203.0.113.11 }
  *   - { name: web1, roles: [web], privateAddress: 10.20.0.21, ssh: { port: 2222 } }
+ *   - { name: db1, roles: [db], privateAddress: 10.20.0.31, ssh: { proxy: [ssh, -W, '10.20.0.31:22', bastion] } }
  * ```
  */
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
-import { shapeProblems, type HostSpec, type RoleCatalog, type Topology, type TopologyShape } from '../model/index.ts';
+import { DEFAULT_SSH_PORT, shapeProblems, type HostSpec, type RoleCatalog, type Topology, type TopologyShape } from '../model/index.ts';
 import { cidrProblem, ipv4ToNumber, networkOf, numberToIpv4, unicastProblem } from './address.ts';
 
 /** The same host names as a lab topology's: they name lab namespaces, pools and Corosync nodes alike. */
@@ -37,7 +38,7 @@ export const PREFIX_MIN = 8;
 export const PREFIX_MAX = 30;
 export const MAX_HOSTS = 40;
 export const MAX_SSH_SOURCES = 32;
-export const DEFAULT_SSH_PORT = 22;
+export { DEFAULT_SSH_PORT };
 export const DEFAULT_SSH_USER = 'root';
 
 const port = z.number().int('must be a whole number').min(1, 'must be 1-65535').max(65535, 'must be 1-65535');
@@ -63,7 +64,14 @@ const schema = z.strictObject({
         roles: z.array(z.string().max(40)).min(1, 'a host needs at least one role'),
         privateAddress: address,
         publicAddress: address.optional(),
-        ssh: z.strictObject({ address: address.optional(), port: port.optional(), user: user.optional() }).optional(),
+        ssh: z
+          .strictObject({
+            address: address.optional(),
+            port: port.optional(),
+            user: user.optional(),
+            proxy: z.array(z.string().min(1, 'an empty word').max(1024, 'at most 1024 characters').refine((w) => !w.includes('\0'), 'a NUL byte')).min(1, 'name the command').max(32, 'at most 32 words').optional(),
+          })
+          .optional(),
       }),
     )
     .min(1, 'an inventory needs at least one host')
@@ -141,9 +149,11 @@ function crossProblems(data: unknown, catalog: RoleCatalog): Problem[] {
     if (!publicLeg && pub !== undefined) out.push({ path: `hosts.${i}.publicAddress`, message: 'only hosts of a role on the public segment (the load balancers) have a publicAddress' });
     else claim(`hosts.${i}.publicAddress`, pub, publicSeg);
     const ssh = str(obj(h['ssh'])['address']);
-    if (ssh !== undefined && ipv4ToNumber(ssh) === undefined && !DNS_NAME.test(ssh)) {
+    // Only digits and dots is an IPv4 address or a typo of one (10.20.0.311), never a DNS name to look up.
+    const dotted = ssh !== undefined && /^[0-9.]+$/.test(ssh);
+    if (ssh !== undefined && !dotted && !DNS_NAME.test(ssh)) {
       out.push({ path: `hosts.${i}.ssh.address`, message: `"${ssh}" is neither an IPv4 address nor a DNS name` });
-    } else if (ssh !== undefined && ipv4ToNumber(ssh) !== undefined) {
+    } else if (ssh !== undefined && dotted) {
       const bad = unicastProblem(ssh);
       if (bad) out.push({ path: `hosts.${i}.ssh.address`, message: bad });
     }
@@ -174,11 +184,11 @@ function crossProblems(data: unknown, catalog: RoleCatalog): Problem[] {
 }
 
 function zodProblems(err: z.ZodError): Problem[] {
-  return err.issues.map((i) => {
+  return err.issues.flatMap((i) => {
     const path = i.path.map(String).join('.');
     // zod names the unknown keys in the message; put them in the path too, where the operator looks.
-    if (i.code === 'unrecognized_keys') return { path, message: `unknown field${i.keys.length > 1 ? 's' : ''} ${i.keys.map((k) => `"${k}"`).join(', ')}` };
-    return { path, message: i.message };
+    if (i.code === 'unrecognized_keys') return i.keys.map((k) => ({ path: path ? `${path}.${k}` : k, message: `unknown field "${k}"` }));
+    return [{ path, message: i.message }];
   });
 }
 
@@ -217,6 +227,7 @@ export function parseInventory(text: string, source: string, catalog: RoleCatalo
       address: h.ssh?.address ?? h.privateAddress,
       port: h.ssh?.port ?? inv.ssh?.port ?? DEFAULT_SSH_PORT,
       user: h.ssh?.user ?? inv.ssh?.user ?? DEFAULT_SSH_USER,
+      ...(h.ssh?.proxy ? { proxy: [...h.ssh.proxy] } : {}),
     },
   }));
   return {

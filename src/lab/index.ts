@@ -21,6 +21,7 @@
  */
 export {
   labUp,
+  labCloseAll,
   labOpen,
   labExists,
   labList,
@@ -36,5 +37,7 @@ export {
   type HostState,
   type LabHandle,
   type LabStatus,
+  type LabTransport,
 } from './lab.ts';
+export { LAB_TRANSPORTS } from './ssh.ts';
 export { checkLabName, labPrefix, LAB_NAME_RE, subnetBase } from './names.ts';

@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process';
 import { accessSync, constants, existsSync, mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { formatProblems, vardError, type Problem } from '../errors/index.ts';
-import { interfaceState, netnsHost, type Host } from '../host/index.ts';
+import { interfaceState, netnsHost, sshHost, type Host } from '../host/index.ts';
 import { addressTopology, shapeProblems, type HostSpec, type Role, type Topology, type TopologyShape } from '../model/index.ts';
 import { ROLE_CATALOG } from '../roles/registry.ts';
 import { withFileLock } from '../store/lock.ts';
@@ -16,10 +16,12 @@ import { checkLabName, labDir, labPrefix, labsRoot, nsName, SWITCH, subnetBase, 
 import { hasPublicLeg, hostBatch, ip, linksBatch, PUBLIC_LEG, rootBatch, routedIndexes, runIp, switchBatch } from './net.ts';
 import { isAlive, killVerified, readCmdline, startTimeOf, waitGone } from './proc.ts';
 import { HOSTINIT, KEEPER } from './scripts.ts';
+import { bastionAddress, prepareSsh, sshdAlive, sshTargetOf, startSshd, type LabTransport } from './ssh.ts';
 import { listLabDirs, readLab, updateHost, writeLab, type HostState, type LabRecord } from './state.ts';
 import { anyTrace, ownerAlive, reapStale, residueOf, teardown } from './teardown.ts';
 
 export type { HostState } from './state.ts';
+export type { LabTransport } from './ssh.ts';
 
 export interface LabHandle {
   readonly name: string;
@@ -30,17 +32,32 @@ export interface LabHandle {
   readonly topology: Topology;
   /** Root's address on the public segment ("the Internet"), without prefix length. */
   readonly uplinkAddress: string;
+  /** How Vard's command path reaches the hosts: `netns` (entering their namespaces) or `ssh` (sshd only). */
+  readonly transport: LabTransport;
   /** `vd<name>-<host>`. */
   nsName(host: string): string;
-  /** The host as a transport; its PID 1 is looked up in lab.json on every use, so revivals are followed. @throws VARD_ERR_HOST_UNKNOWN */
+  /**
+   * The host as Vard reaches it: in SSH mode over one SSH connection per host, opened on first use
+   * and kept for the handle's life (`close()` ends them); otherwise by namespace entry, like
+   * `console`. A revived host is followed either way. @throws VARD_ERR_HOST_UNKNOWN
+   */
   host(name: string): Host;
   hosts(): Host[];
+  /**
+   * The lab's own way onto a host, whatever the transport: namespace entry, as a machine's
+   * console would be. For the lab's plumbing and for tests' independent witnesses (it reaches a
+   * host whose cables are cut), never for Vard's command path. @throws VARD_ERR_HOST_UNKNOWN
+   */
+  console(name: string): Host;
+  /** Closes the SSH connections this handle opened (a no-op in netns mode); the handle stays usable. */
+  close(): Promise<void>;
   /** @throws VARD_ERR_HOST_UNKNOWN */
   hostState(name: string): HostState;
 }
 
 export interface LabStatus {
   readonly name: string;
+  readonly transport: LabTransport;
   readonly base: string;
   readonly publicVip: string;
   readonly uplink: string;
@@ -57,6 +74,8 @@ export interface LabStatus {
     readonly initPid?: number;
     /** The VIP is configured on this host's `pub`, whatever the link state. */
     readonly carriesVip?: boolean;
+    /** SSH mode: whether the host's sshd (the lab's, a child of its init) is running. */
+    readonly sshd?: boolean;
   }[];
 }
 
@@ -85,10 +104,27 @@ function currentInit(lab: string, host: string): number | undefined {
   return argv && isHostinitOf(argv, lab, host) ? h.initPid : undefined;
 }
 
+/**
+ * Handles whose SSH connections are open, so that one call can close them all when a CLI command
+ * ends (`labCloseAll`): a live connection keeps Node's event loop, and the CLI, running.
+ */
+const withConnections = new Set<LabHandle>();
+
 function makeHandle(rec: LabRecord): LabHandle {
   const name = rec.name;
   const topology = rec.topology;
-  const hostCache = new Map<string, Host>();
+  const transport: LabTransport = rec.transport ?? 'netns';
+  const consoles = new Map<string, Host>();
+  const remotes = new Map<string, Host>();
+  const consoleOf = (host: string): Host => {
+    specOf(topology, host);
+    let h = consoles.get(host);
+    if (!h) {
+      h = netnsHost(host, () => currentInit(name, host));
+      consoles.set(host, h);
+    }
+    return h;
+  };
   const handle: LabHandle = {
     name,
     prefix: rec.prefix,
@@ -96,23 +132,39 @@ function makeHandle(rec: LabRecord): LabHandle {
     base: rec.base,
     topology,
     uplinkAddress: `${rec.base}.1`,
+    transport,
     nsName: (host) => nsName(name, host),
     host(host) {
-      specOf(topology, host);
-      let h = hostCache.get(host);
+      if (transport === 'netns') return consoleOf(host);
+      const spec = specOf(topology, host);
+      let h = remotes.get(host);
       if (!h) {
-        h = netnsHost(host, () => currentInit(name, host));
-        hostCache.set(host, h);
+        if (!rec.ssh) throw vardError('VARD_ERR_INTERNAL', [`lab ${name} is in SSH mode but lab.json has no ssh record`]);
+        h = sshHost(sshTargetOf(name, spec, rec.ssh));
+        remotes.set(host, h);
+        withConnections.add(handle);
       }
       return h;
     },
     hosts: () => topology.hosts.map((h) => handle.host(h.name)),
+    console: consoleOf,
+    async close() {
+      const open = [...remotes.values()];
+      remotes.clear();
+      withConnections.delete(handle);
+      await Promise.all(open.map((h) => h.close()));
+    },
     hostState(host) {
       specOf(topology, host);
       return mustRead(name).hosts[host]?.state ?? 'killed';
     },
   };
   return handle;
+}
+
+/** Closes the SSH connections of every lab handle of this process (the CLI calls it on its way out). */
+export async function labCloseAll(): Promise<void> {
+  await Promise.all([...withConnections].map((h) => h.close()));
 }
 
 /** Opens a running lab. @throws VARD_ERR_LAB_NOT_RUNNING when it has no lab.json. */
@@ -135,6 +187,8 @@ export function labList(): string[] {
 // Up
 
 const BINARIES = ['ip', 'unshare', 'nsenter', 'mount', 'umount', 'hostname', 'sleep'];
+/** SSH mode also needs OpenSSH's server and key generator, and socat for the bastion's byte pipe. */
+const SSH_BINARIES = ['sshd', 'ssh-keygen', 'socat'];
 const OVERLAID = ['/run', '/var/log', '/srv', '/tmp', '/etc', '/dev/shm', '/proc', '/sys'];
 
 function findBinary(b: string): boolean {
@@ -150,10 +204,10 @@ function findBinary(b: string): boolean {
 }
 
 /** Everything that would make a half-built lab: checked before anything is created. */
-function preflight(shape: TopologyShape): void {
+function preflight(shape: TopologyShape, transport: LabTransport): void {
   const problems: string[] = [];
   if (process.getuid?.() !== 0) problems.push('  must run as root (namespaces, mounts, links)');
-  for (const b of [...BINARIES, 'bash']) if (!findBinary(b)) problems.push(`  missing binary: ${b}`);
+  for (const b of [...BINARIES, 'bash', ...(transport === 'ssh' ? SSH_BINARIES : [])]) if (!findBinary(b)) problems.push(`  missing binary: ${b}${SSH_BINARIES.includes(b) ? ' (SSH mode; Debian: openssh-server, socat)' : ''}`);
   let fss = '';
   try {
     fss = readFileSync('/proc/filesystems', 'utf8');
@@ -204,11 +258,12 @@ async function allocateIndex(name: string): Promise<number> {
  * On any failure the half-built lab is torn down before the error is rethrown.
  * @throws VARD_ERR_LAB_EXISTS, VARD_ERR_LAB_PREFLIGHT, VARD_ERR_LAB_NO_SUBNET, VARD_ERR_LAB_HOST_FAILED
  */
-export async function labUp(o: { name: string; shape: TopologyShape; progress?: (msg: string) => void }): Promise<LabHandle> {
+export async function labUp(o: { name: string; shape: TopologyShape; transport?: LabTransport; progress?: (msg: string) => void }): Promise<LabHandle> {
   const { name, shape } = o;
+  const transport = o.transport ?? 'netns';
   checkLabName(name);
   const say = (m: string) => o.progress?.(`lab ${name}: ${m}`);
-  preflight(shape);
+  preflight(shape, transport);
   const started = Date.now();
 
   const existing = readLab(name);
@@ -234,7 +289,12 @@ export async function labUp(o: { name: string; shape: TopologyShape; progress?: 
     const rec = await withAllocLock(async () => {
       const subnetIndex = await allocateIndex(name);
       const base = subnetBase(subnetIndex);
-      const topology = addressTopology(shape, base, ROLE_CATALOG);
+      const addressed = addressTopology(shape, base, ROLE_CATALOG);
+      // SSH mode: the hosts' firewalls let SSH in from the bastion, as a real platform's would
+      // from its operators' addresses; nothing else of the topology changes.
+      const topology = transport === 'ssh' ? { ...addressed, operator: { sshFrom: [`${bastionAddress(base)}/32`] } } : addressed;
+      const clash = topology.hosts.find((h) => h.privateAddress === bastionAddress(base));
+      if (transport === 'ssh' && clash) throw vardError('VARD_ERR_TOPOLOGY_INVALID', [`  [hosts] ${clash.name} has ${clash.privateAddress}, the lab bastion's address in SSH mode`]);
       const r: LabRecord = {
         name,
         prefix: labPrefix(name),
@@ -243,6 +303,7 @@ export async function labUp(o: { name: string; shape: TopologyShape; progress?: 
         topology,
         owner: self,
         hosts: Object.fromEntries(topology.hosts.map((h) => [h.name, { state: 'killed' as const }])),
+        transport,
         createdAt: new Date().toISOString(),
       };
       writeLab(r);
@@ -256,12 +317,17 @@ export async function labUp(o: { name: string; shape: TopologyShape; progress?: 
       prepareHostDirs(name, t, h.name);
       freshRun(name, h.name);
     }
+    if (transport === 'ssh') {
+      say('ssh: a host key per host, one client key');
+      rec.ssh = { bastion: bastionAddress(rec.base), hostKeys: await prepareSsh(name, t.hosts) };
+      writeLab(rec);
+    }
 
     say('network: namespaces, veths, uplink');
     await runIp(rootBatch(name, t, rec.base));
     say('network: bridges and host addresses');
     await Promise.all([
-      runIp(switchBatch(t), { ns: switchNs(name) }),
+      runIp(switchBatch(t, rec.ssh ? { bastion: rec.ssh.bastion } : {}), { ns: switchNs(name) }),
       ...t.hosts.map((h) => runIp(hostBatch(h, t), { ns: nsName(name, h.name), family4: true })),
     ]);
 
@@ -269,13 +335,20 @@ export async function labUp(o: { name: string; shape: TopologyShape; progress?: 
     const inits = await Promise.all(t.hosts.map(async (h) => [h.name, await startInit(name, h.name)] as const));
     for (const [h, p] of inits) rec.hosts[h] = { initPid: p.initPid, unsharePid: p.unsharePid, state: 'up' };
     writeLab(rec);
+    if (transport === 'ssh') {
+      say(`ssh: sshd on every host, reached through the bastion ${rec.ssh?.bastion}`);
+      const plumbing = makeHandle(rec);
+      const pids = await Promise.all(inits.map(async ([h, p]) => [h, await startSshd(name, specOf(t, h), p.initPid, plumbing.console(h))] as const));
+      for (const [h, pid] of pids) rec.hosts[h] = { ...rec.hosts[h]!, sshdPid: pid };
+      writeLab(rec);
+    }
 
     // Ownership passes to the keeper only now that the lab is whole: were this process to die
     // earlier, its own death would mark the half-built lab stale, and the reaper would remove it.
     rec.owner = await startKeeper(name);
     writeLab(rec);
     say(`owner: keeper pid ${rec.owner.pid}`);
-    say(`up in ${((Date.now() - started) / 1000).toFixed(2)} s: uplink ${rec.base}.1, public VIP ${t.publicVip}`);
+    say(`up in ${((Date.now() - started) / 1000).toFixed(2)} s: uplink ${rec.base}.1, public VIP ${t.publicVip}, transport ${transport}`);
     return makeHandle(rec);
   } catch (e) {
     say(`bring-up failed (${(e as Error).message.split('\n')[0]}); tearing down`);
@@ -363,6 +436,11 @@ export async function labRevive(lab: LabHandle, host: string, o: { progress?: Pr
   freshRun(lab.name, host);
   const p = await startInit(lab.name, host);
   updateHost(lab.name, host, () => ({ initPid: p.initPid, unsharePid: p.unsharePid, state: 'up' }));
+  // A rebooted server starts its sshd before anything else can reach it.
+  if (lab.transport === 'ssh') {
+    const sshdPid = await startSshd(lab.name, h, p.initPid, lab.console(host));
+    updateHost(lab.name, host, (x) => ({ ...x, sshdPid }));
+  }
   o.progress?.(`lab ${lab.name}: revived ${host} (init ${p.initPid})`);
 }
 
@@ -376,8 +454,8 @@ export async function labStatus(lab: LabHandle): Promise<LabStatus> {
   const pubs = new Map<string, { up: boolean; addrs: string[] }>();
   await Promise.all(
     t.hosts.filter(hasPublicLeg).map(async (h) => {
-      // A killed host's link is gone with it: it carries nothing.
-      const st = await interfaceState(lab.host(h.name), PUBLIC_LEG).catch(() => undefined);
+      // The lab's own view (a cut host is still seen); a killed host's link is gone with it.
+      const st = await interfaceState(lab.console(h.name), PUBLIC_LEG).catch(() => undefined);
       if (st) pubs.set(h.name, st);
     }),
   );
@@ -385,8 +463,10 @@ export async function labStatus(lab: LabHandle): Promise<LabStatus> {
     const p = pubs.get(h.name);
     return p !== undefined && p.up && p.addrs.includes(vip);
   }).map((h) => h.name);
+  const transport = rec.transport ?? 'netns';
   return {
     name: rec.name,
+    transport,
     base: rec.base,
     publicVip: vip,
     uplink: `${rec.base}.1`,
@@ -405,6 +485,7 @@ export async function labStatus(lab: LabHandle): Promise<LabStatus> {
         state,
         ...(init !== undefined ? { initPid: init } : {}),
         ...(p ? { carriesVip: p.addrs.includes(vip) } : {}),
+        ...(transport === 'ssh' ? { sshd: init !== undefined && hr?.sshdPid !== undefined && sshdAlive(lab.name, h.name, hr.sshdPid) } : {}),
       };
     }),
   };

@@ -46,10 +46,10 @@ export function privateHalf(base: string): string {
 }
 
 /**
- * Switch namespace: two dumb bridges. Multicast snooping off so VRRP and any other multicast is
+ * Switch namespace: two dumb bridges (and, in SSH mode, the bastion's address). Multicast snooping off so VRRP and any other multicast is
  * simply flooded, as on an unmanaged switch; STP is off by default, so ports forward at once.
  */
-export function switchBatch(t: Topology): string {
+export function switchBatch(t: Topology, o: { bastion?: string } = {}): string {
   const lines = [
     'link set lo up',
     'link add br-pub type bridge mcast_snooping 0',
@@ -58,6 +58,9 @@ export function switchBatch(t: Topology): string {
     'link set br-priv up',
     'link set inet master br-pub up',
   ];
+  // SSH mode: the switch is also the bastion, one address on the private segment (no forwarding:
+  // a new namespace has ip_forward 0, so this joins no segments).
+  if (o.bastion) lines.push(`addr add ${o.bastion}/${t.privatePrefix} dev br-priv`);
   for (const h of t.hosts) {
     lines.push(`link set ${h.name}-priv master br-priv up`);
     if (hasPublicLeg(h)) lines.push(`link set ${h.name}-pub master br-pub up`);

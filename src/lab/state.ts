@@ -6,6 +6,7 @@ import { readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Topology } from '../model/index.ts';
 import { labDir, labsRoot, LAB_NAME_RE } from './names.ts';
+import type { LabSshRecord, LabTransport } from './ssh.ts';
 
 export type HostState = 'up' | 'killed' | 'cut';
 
@@ -14,6 +15,8 @@ export interface HostRecord {
   initPid?: number;
   /** PID of the `unshare` process whose child the init is. */
   unsharePid?: number;
+  /** SSH mode: PID (root namespace) of the host's sshd, a child of its init. */
+  sshdPid?: number;
   state: HostState;
 }
 
@@ -31,6 +34,10 @@ export interface LabRecord {
   topology: Topology;
   owner: Owner;
   hosts: Record<string, HostRecord>;
+  /** How Vard's command path reaches the hosts; absent in labs built before SSH mode: 'netns'. */
+  transport?: LabTransport;
+  /** SSH mode only: the bastion address and the pinned host keys. */
+  ssh?: LabSshRecord;
   /** ISO time of `labUp`, for status and for judging half-built labs. */
   createdAt: string;
 }

@@ -21,12 +21,20 @@ export interface HostSpec {
   readonly ssh?: SshEndpoint;
 }
 
+/** sshd's port unless an inventory names another. */
+export const DEFAULT_SSH_PORT = 22;
+
 /** Where Vard logs in to a real server. */
 export interface SshEndpoint {
   /** Address Vard connects to: the private address, or a management address when Vard sits outside. */
   readonly address: string;
   readonly port: number;
   readonly user: string;
+  /**
+   * Like OpenSSH's ProxyCommand, as an argv whose stdin/stdout carry the connection (a bastion:
+   * `[ssh, -W, 10.20.0.21:22, bastion]`); absent for a direct TCP connection.
+   */
+  readonly proxy?: readonly string[];
 }
 
 export interface Topology {

@@ -45,10 +45,16 @@ export interface HostBootstrap {
   /** Debian's own services of those packages that were stopped and disabled (systemd hosts only). */
   readonly disabledUnits: readonly string[];
   readonly error?: { readonly code: string; readonly message: string };
+  /**
+   * Unreachable (VARD_ERR_HOST_DOWN): left alone, like a down host in every converge, and
+   * bootstrapped when it is back. Any other failure stops the bootstrap of every host.
+   */
+  readonly down?: boolean;
 }
 
 export interface BootstrapReport {
   readonly hosts: readonly HostBootstrap[];
+  /** Every host checked (and installed) fine. */
   readonly ok: boolean;
 }
 
@@ -78,16 +84,18 @@ export function parseOsRelease(text: string): Record<string, string> {
 }
 
 /**
- * Installed packages among `names`, from dpkg-query's status abbreviation ("ii" = wanted and
- * installed; "rc" = removed, config left, which counts as missing).
- * Sample (`-f '${Package}\t${db:Status-Abbrev}\n'`): `apache2\tii \nhaproxy\trc \n`; names dpkg
- * has never heard of appear only on stderr ("no packages found matching").
+ * Installed packages among `names`, from dpkg-query's status abbreviation: the second letter is
+ * the state ("i" installed), whatever the first (the wanted action: "ii", and "hi" for a package
+ * the operator put on hold); "rc" = removed, config left, counts as missing, and so does a third
+ * letter "R" (reinstallation required).
+ * Sample (`-f '${Package}\t${db:Status-Abbrev}\n'`): `apache2\tii \nmariadb-server\thi \nhaproxy\trc \n`;
+ * names dpkg has never heard of appear only on stderr ("no packages found matching").
  */
 export function parseDpkgInstalled(stdout: string): Set<string> {
   const out = new Set<string>();
   for (const line of stdout.split('\n')) {
     const [pkg, status] = line.split('\t');
-    if (pkg && status?.startsWith('ii')) out.add(pkg);
+    if (pkg && status?.[1] === 'i' && status[2] !== 'R') out.add(pkg);
   }
   return out;
 }
@@ -132,7 +140,7 @@ async function check(t: BootstrapTarget): Promise<HostBootstrap> {
     const installed = parseDpkgInstalled(q.stdout);
     return { ...base, ok: true, os, present: t.packages.filter((p) => installed.has(p)), missing: t.packages.filter((p) => !installed.has(p)) };
   } catch (e) {
-    return { ...base, ok: false, ...(os ? { os } : {}), error: failure(e) };
+    return { ...base, ok: false, ...(os ? { os } : {}), error: failure(e), ...(isVardError(e, 'VARD_ERR_HOST_DOWN') ? { down: true } : {}) };
   }
 }
 
@@ -198,6 +206,7 @@ async function install(c: Checked, o: BootstrapOptions): Promise<HostBootstrap> 
 }
 
 function line(h: HostBootstrap): string {
+  if (h.down) return `${h.name}: DOWN, left alone until it is back: ${h.error?.message ?? 'unreachable'}`;
   if (!h.ok) return `${h.name}: FAILED: ${h.error?.message ?? 'unknown error'}`;
   const inst = h.installed.length ? `, installed ${h.installed.join(' ')}` : h.missing.length ? `, missing ${h.missing.join(' ')}` : '';
   return `${h.name}: ${h.os ?? 'Debian 12'}, root, ${h.present.length} of ${h.present.length + h.missing.length} packages present${inst}`;
@@ -211,7 +220,7 @@ export function formatBootstrap(r: BootstrapReport): string {
 /**
  * Checks every host, then (unless `checkOnly`) installs what each is missing. Returns the report
  * of every host whatever happened; `ok` is false when any host failed. Nothing is installed on
- * any host unless every host passed its check.
+ * any host unless every host passed its check or is down (a down host waits for its return).
  */
 export async function bootstrapHosts(targets: readonly BootstrapTarget[], o: BootstrapOptions = {}): Promise<BootstrapReport> {
   const say = o.say ?? (() => undefined);
@@ -223,11 +232,12 @@ export async function bootstrapHosts(targets: readonly BootstrapTarget[], o: Boo
       return { target, result };
     }),
   );
-  if (o.checkOnly || checked.some((c) => !c.result.ok)) {
+  if (o.checkOnly || checked.some((c) => !c.result.ok && !c.result.down)) {
     return { hosts: checked.map((c) => c.result), ok: checked.every((c) => c.result.ok) };
   }
   const hosts = await Promise.all(
     checked.map(async (c) => {
+      if (c.result.down) return c.result;
       const r = await install(c, o);
       if (r.installed.length || !r.ok) say(line(r));
       return r;
@@ -237,13 +247,13 @@ export async function bootstrapHosts(targets: readonly BootstrapTarget[], o: Boo
 }
 
 /**
- * `bootstrapHosts`, throwing when a host failed: VARD_ERR_BOOTSTRAP_FAILED with every host's line
+ * `bootstrapHosts`, throwing when a host failed for another reason than being down: VARD_ERR_BOOTSTRAP_FAILED with every host's line
  * in the message and the whole report in `details`.
  */
 export async function bootstrapOrThrow(targets: readonly BootstrapTarget[], o: BootstrapOptions = {}): Promise<BootstrapReport> {
   const r = await bootstrapHosts(targets, o);
-  if (!r.ok) {
-    const failed = r.hosts.filter((h) => !h.ok).length;
+  if (r.hosts.some((h) => !h.ok && !h.down)) {
+    const failed = r.hosts.filter((h) => !h.ok && !h.down).length;
     throw vardError('VARD_ERR_BOOTSTRAP_FAILED', [failed, r.hosts.length, r.hosts.map((h) => `  ${line(h)}`).join('\n')], { details: { report: r } });
   }
   return r;

@@ -35,7 +35,15 @@ function serverOf(spec: HostSpec, keys: HostKeyStore): Host {
   if (!ssh) throw vardError('VARD_ERR_INTERNAL', [`${spec.name} has no ssh endpoint`]);
   const pin = keys.pinned(spec.name);
   if (!pin) throw vardError('VARD_ERR_SSH_UNTRUSTED', [spec.name, spec.name]);
-  return sshHost({ name: spec.name, host: ssh.address, port: ssh.port, username: ssh.user, privateKey: ensureSshIdentity().privateKey, hostKeySha256: pin.sha256 });
+  return sshHost({
+    name: spec.name,
+    host: ssh.address,
+    port: ssh.port,
+    username: ssh.user,
+    privateKey: ensureSshIdentity().privateKey,
+    hostKeySha256: pin.sha256,
+    ...(ssh.proxy ? { proxyArgv: ssh.proxy } : {}),
+  });
 }
 
 /**
@@ -118,6 +126,8 @@ export function openPlatform(g: PlatformLocation, progress?: (m: string) => void
       // SSH connections end in the background; the state store closes now.
       for (const h of servers.values()) void h.close().catch(() => undefined);
       servers.clear();
+      // A lab handle this context opened itself (SSH mode keeps a connection per host); a caller's stays the caller's.
+      if (!lab && handle) void handle.close().catch(() => undefined);
       db.close();
     },
   };

@@ -19,13 +19,17 @@ const TABLE = 'acked_writes';
 let creds: SiteDatabase;
 const measured: Record<string, unknown> = {};
 
+/** Vard's own path to a host: over SSH, this lab being in SSH mode. */
 const hostOf = (n: string) => P.lab.host(n);
+/** The lab's console on a host, for what the test itself observes (it reaches a cut-off host too). */
+const witness = (n: string) => P.lab.console(n);
 const platform = () => P.ctx.service.platform();
 const log = (m: string) => process.env.VARD_TEST_VERBOSE && process.stderr.write(`  [tdb1] ${m}\n`);
 
 before(async () => {
   const t0 = Date.now();
-  P = await startPlatform('tdb1', PRESETS['test-db']!);
+  // SSH mode (issue 10): Vard reaches every host only over SSH with pinned host keys.
+  P = await startPlatform('tdb1', PRESETS['test-db']!, { transport: 'ssh' });
   measured.labUpWithDbMs = Date.now() - t0;
   for (const [d, extra] of [[SITE, []], [D7, ['--drupal', '7']]] as const) {
     const r = await P.cli(['--json', 'site', 'create', d, ...extra]);
@@ -241,7 +245,7 @@ test('no two primaries: cut db1 (the primary), then revive — never two writabl
   await until('db2 is promoted', async () => watch.writable().join() === 'db2', 90_000);
   measured.cutPromotionMs = Date.now() - tCut;
   // The cut-off db1 lost quorum: Pacemaker there stopped its database.
-  await until('db1 stopped its database', async () => (await query(hostOf('db1'), 'SELECT 1', { allowFail: true })) === undefined, 30_000);
+  await until('db1 stopped its database', async () => (await query(witness('db1'), 'SELECT 1', { allowFail: true })) === undefined, 30_000);
   const tRevive = Date.now();
   await labRevive(P.lab, 'db1');
   await onHostRevived(P.g, P.lab, 'db1', log);

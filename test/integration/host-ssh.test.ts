@@ -296,14 +296,23 @@ describe('ssh strictness', () => {
     await host.close();
   });
 
-  test('a proxy that cannot connect is VARD_ERR_SSH_CONNECT carrying the proxy stderr', async () => {
+  test('no sshd behind the proxy is VARD_ERR_HOST_DOWN (as a powered-off host) carrying the proxy stderr; a proxy that cannot start is VARD_ERR_SSH_CONNECT', async () => {
     const s = await ready();
     const host = sshHost(target(s, { proxyArgv: proxyArgv(s.ns, s.addr, 2222) }));
     await assert.rejects(host.run(['true']), (e: unknown) => {
-      assert.ok(isVardError(e, 'VARD_ERR_SSH_CONNECT'), `got ${String(e)}`);
-      assert.match(e.message, /proxy: .*refused/i);
+      assert.ok(isVardError(e, 'VARD_ERR_HOST_DOWN'), `got ${String(e)}`);
+      assert.match(e.message, /no sshd answering .*proxy: .*refused/i);
+      assert.ok(isVardError(e.cause, 'VARD_ERR_SSH_CONNECT'));
       return true;
     });
+    await host.close();
+    const broken = sshHost(target(s, { proxyArgv: ['/nonexistent/vard-proxy'] }));
+    await assert.rejects(broken.run(['true']), (e: unknown) => {
+      assert.ok(isVardError(e, 'VARD_ERR_SSH_CONNECT'), `got ${String(e)}`);
+      assert.match(e.message, /cannot start proxy/);
+      return true;
+    });
+    await broken.close();
     await host.close();
   });
 
@@ -318,7 +327,7 @@ describe('ssh strictness', () => {
     assert.equal(await accepted(s), before + 1);
   });
 
-  test('a dropped connection is reopened on the next call', async () => {
+  test('a dropped connection is the host down for what ran on it, and is reopened on the next call', async () => {
     const s = await ready();
     const before = await accepted(s);
     const host = sshHost(target(s));
@@ -326,7 +335,7 @@ describe('ssh strictness', () => {
     // Kill this connection's session process (sshd: root@notty), as a network cut would end it.
     // The chain is session → timeout (the deadline wrapper) → sh, so it is sh's grandparent.
     const cut = host.run(['sh', '-c', 'read -r _ _ _ pp _ < /proc/$PPID/stat && kill -9 "$pp"']);
-    await assert.rejects(cut, (e: unknown) => isVardError(e, 'VARD_ERR_SSH_CONNECT'));
+    await assert.rejects(cut, (e: unknown) => isVardError(e, 'VARD_ERR_HOST_DOWN') && /the SSH connection dropped/.test(e.message));
     assert.equal((await host.run(['printf', 'b'])).stdout, 'b');
     await host.close();
     assert.equal(await accepted(s), before + 2, 'a second connection was opened');

@@ -1,13 +1,17 @@
 // The web tier in a real lab: HAProxy + keepalived + nftables + Varnish on two load balancers,
 // Apache + PHP-FPM on three web servers. Issue 2, acceptance lines 3, 4, 6, 7, 8, 10.
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, test } from 'node:test';
 import { applyConfigSet } from '../../src/apply/config-set.ts';
 import { isVardError } from '../../src/errors/index.ts';
+import { execArgv } from '../../src/host/exec.ts';
+import { probeHostKey } from '../../src/host/index.ts';
 import { labKill, labRevive } from '../../src/lab/index.ts';
+import { hostDir } from '../../src/lab/names.ts';
+import { bastionAddress, fingerprintOfPublicKey, proxyArgv } from '../../src/lab/ssh.ts';
 import { PRESETS } from '../../src/roles/registry.ts';
 import { onHostRevived } from '../../src/platform/hooks.ts';
 import { LB_DAEMONS } from '../../src/roles/lb/drivers.ts';
@@ -19,7 +23,8 @@ let P: TestPlatform;
 const WEBS = () => P.lab.topology.hosts.filter((h) => h.roles.includes('web')).map((h) => h.name).sort();
 
 before(async () => {
-  P = await startPlatform('tweb1', PRESETS['test-web']!);
+  // SSH mode (issue 10): Vard reaches every host only over SSH with pinned host keys.
+  P = await startPlatform('tweb1', PRESETS['test-web']!, { transport: 'ssh' });
 });
 after(async () => {
   await P?.teardown();
@@ -202,4 +207,52 @@ test('two operators creating sites at the same moment: one converges after the o
   for (const d of ['one.example.com', 'two.example.com']) assert.equal((await httpGet(P.vip, d, '/', { headers: { Cookie: 'SESSx=1' } })).status, 200, d);
   const plan = JSON.parse((await P.cli(['--json', 'apply', '--dry-run'])).stdout) as { steps: string[] };
   assert.deepEqual(plan.steps, [], 'converged: nothing left to apply');
+});
+
+test('SSH only (issue 10): Vard logged in to every host with its key from the bastion; a changed host key is refused, nothing is run on that host, and pinning it back makes the next apply repair it', async () => {
+  assert.equal(P.lab.transport, 'ssh');
+  const bastion = bastionAddress(P.lab.base);
+  for (const h of P.lab.topology.hosts) {
+    const log = readFileSync(join(hostDir(P.lab.name, h.name), 'log', 'sshd.log'), 'utf8');
+    assert.match(log, new RegExp(`Accepted publickey for root from ${bastion.replaceAll('.', '\\.')} `), `${h.name}'s sshd saw Vard log in`);
+  }
+  // A hand edit on web2 that the next apply would correct.
+  const web2 = P.lab.console('web2');
+  const conf = '/etc/vard/php-fpm/current/php-fpm.conf';
+  const original = (await web2.readFile(conf))!.toString('utf8');
+  await web2.writeFile(conf, `${original}; edited by hand\n`);
+  // web2 is "reinstalled": a new host key, which its sshd re-reads on SIGHUP.
+  const spec = P.lab.topology.hosts.find((h) => h.name === 'web2')!;
+  const key = join(hostDir(P.lab.name, 'web2'), 'ssh', 'ssh_host_ed25519_key');
+  for (const ext of ['', '.pub']) renameSync(`${key}${ext}`, `${key}${ext}.orig`);
+  const restore = async (): Promise<void> => {
+    for (const ext of ['', '.pub']) renameSync(`${key}${ext}.orig`, `${key}${ext}`);
+    await web2.run(['sh', '-c', 'kill -HUP "$(cat /run/sshd.pid)"']);
+  };
+  try {
+    await execArgv('root', ['ssh-keygen', '-q', '-t', 'ed25519', '-N', '', '-f', key]);
+    const fresh = fingerprintOfPublicKey(readFileSync(`${key}.pub`, 'utf8'));
+    await web2.run(['sh', '-c', 'kill -HUP "$(cat /run/sshd.pid)"']);
+    const offered = async () => (await probeHostKey({ name: 'web2', host: spec.privateAddress, port: 22, proxyArgv: proxyArgv(P.lab.name, spec.privateAddress) }).catch(() => undefined))?.sha256;
+    await until('web2 offers its new key', async () => (await offered()) === fresh);
+    const accepted = () => readFileSync(join(hostDir(P.lab.name, 'web2'), 'log', 'sshd.log'), 'utf8').split('Accepted publickey').length;
+    const before = accepted();
+    const r = await P.cli(['apply']);
+    assert.notEqual(r.code, 0, 'apply must fail');
+    assert.match(r.stderr, /Host key of web2 does not match its pinned fingerprint .* got SHA256:.*nothing was run on it.*\[VARD_ERR_SSH_HOSTKEY_MISMATCH\]/s);
+    assert.ok(r.stderr.includes(fresh), 'the error names the key offered');
+    assert.equal(accepted(), before, 'no login on web2');
+    assert.equal((await web2.readFile(conf))!.toString('utf8'), `${original}; edited by hand\n`, 'nothing done on web2');
+  } finally {
+    await restore();
+  }
+  await until('web2 offers its pinned key again', async () => (await offered2()) !== undefined);
+  const r = await P.cli(['apply']);
+  assert.equal(r.code, 0, r.stderr);
+  assert.equal((await web2.readFile(conf))!.toString('utf8'), original, 'the hand edit is repaired');
+
+  async function offered2(): Promise<string | undefined> {
+    const k = await probeHostKey({ name: 'web2', host: spec.privateAddress, port: 22, proxyArgv: proxyArgv(P.lab.name, spec.privateAddress) }).catch(() => undefined);
+    return k && k.sha256 === fingerprintOfPublicKey(readFileSync(`${key}.pub`, 'utf8')) ? k.sha256 : undefined;
+  }
 });

@@ -4,6 +4,7 @@
  * route to), and drops the rest. Which ports and from whom is each role's to say; this folder
  * only renders and loads the rules.
  */
+import { DEFAULT_SSH_PORT } from '../../model/index.ts';
 import type { RoleModule } from '../contract.ts';
 import { FIREWALL_DAEMONS } from './drivers.ts';
 import packages from './packages.json' with { type: 'json' };
@@ -31,12 +32,12 @@ export const firewallRole: RoleModule = {
   },
   daemons: FIREWALL_DAEMONS,
   render: (p, host, _lb, accepts) => [renderFirewall(p, host, accepts)],
-  // A real server (one with an SSH endpoint, from an inventory) keeps its SSH port open to the
-  // operator's addresses the topology names: dropping it would lock Vard out of the host at the
-  // first converge. A lab host has neither, so nothing is opened there.
+  // The operator's addresses the topology names (an inventory's, or the bastion of a lab in SSH
+  // mode) keep every host's SSH port open: dropping it would lock Vard out at the first converge.
+  // A netns lab names none, so nothing is opened there.
   accepts: (p, host) => {
     const from = p.topology.operator?.sshFrom ?? [];
-    return host.ssh && from.length ? [{ proto: 'tcp', ports: [host.ssh.port], from: { addresses: from }, why: 'ssh from the operator' }] : [];
+    return from.length ? [{ proto: 'tcp', ports: [host.ssh?.port ?? DEFAULT_SSH_PORT], from: { addresses: from }, why: 'ssh from the operator' }] : [];
   },
   // A ruleset swap is one atomic nft transaction and established connections stay: no draining.
   rollout: { kind: 'all-at-once' },

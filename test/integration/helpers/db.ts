@@ -91,6 +91,7 @@ export function startWriter(lab: LabHandle, web: string, db: SiteDatabase, table
  * Polls every db host's writability (`@@read_only`, via the host's own socket) as fast as one
  * process per host allows, and records each moment more than one was writable.
  */
+/** Samples through the lab's console (namespace entry), not Vard's path: a cut-off host is still seen. */
 export function watchWritable(lab: LabHandle, hosts: readonly string[]) {
   const overlaps: { atMs: number; hosts: string[] }[] = [];
   const samples: Record<string, number> = {};
@@ -102,7 +103,7 @@ export function watchWritable(lab: LabHandle, hosts: readonly string[]) {
     while (running) {
       let w = false;
       try {
-        const r = await lab.host(h).run(['mariadb', '--socket=/run/mysqld/mysqld.sock', '--user=root', '-N', '-B', '--connect-timeout=1', '-e', 'SELECT @@read_only'], { allowFail: true, timeoutMs: 3000 });
+        const r = await lab.console(h).run(['mariadb', '--socket=/run/mysqld/mysqld.sock', '--user=root', '-N', '-B', '--connect-timeout=1', '-e', 'SELECT @@read_only'], { allowFail: true, timeoutMs: 3000 });
         w = r.exitCode === 0 && r.stdout.trim() === '0';
       } catch {
         w = false; // host down: nothing there accepts writes

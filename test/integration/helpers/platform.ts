@@ -4,7 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { GlobalOptions } from '../../../src/cli/context.ts';
-import { labDown, labUp, reapStaleLabs, type LabHandle } from '../../../src/lab/index.ts';
+import { labDown, labUp, reapStaleLabs, type LabHandle, type LabTransport } from '../../../src/lab/index.ts';
 import type { TopologyShape } from '../../../src/model/index.ts';
 import { openPlatform, type PlatformContext } from '../../../src/platform/context.ts';
 import { onLabUp } from '../../../src/platform/hooks.ts';
@@ -24,8 +24,10 @@ const BIN = new URL('../../../bin/vard.mjs', import.meta.url).pathname;
 /**
  * One lab per test file: built once, shared by its tests, always torn down. `VARD_TEST_LAB_SUFFIX`
  * (a letter or two) renames the lab, so two checkouts can run the same test file at once.
+ * `transport: 'ssh'` builds the lab in SSH mode: Vard (the context, the CLI) reaches every host
+ * over SSH only; `VARD_TEST_TRANSPORT=ssh` puts every test file in that mode.
  */
-export async function startPlatform(base: string, shape: TopologyShape): Promise<TestPlatform> {
+export async function startPlatform(base: string, shape: TopologyShape, o: { transport?: LabTransport } = {}): Promise<TestPlatform> {
   const name = `${base}${process.env.VARD_TEST_LAB_SUFFIX ?? ''}`;
   const dir = mkdtempSync(join(tmpdir(), `vard-${name}-`));
   const g: GlobalOptions = { lab: name, state: join(dir, 'state.db'), json: false };
@@ -33,7 +35,9 @@ export async function startPlatform(base: string, shape: TopologyShape): Promise
   // another run and makes labUp fail with VARD_ERR_LAB_EXISTS instead of being torn down.
   await reapStaleLabs();
   const log = (m: string) => process.env.VARD_TEST_VERBOSE && process.stderr.write(`  [${name}] ${m}\n`);
-  const lab = await labUp({ name, shape, progress: log });
+  const envTransport = process.env.VARD_TEST_TRANSPORT;
+  const transport: LabTransport = envTransport === 'ssh' || envTransport === 'netns' ? envTransport : (o.transport ?? 'netns');
+  const lab = await labUp({ name, shape, transport, progress: log });
   let ctx: PlatformContext | undefined;
   try {
     await onLabUp(g, lab, log);
@@ -51,15 +55,16 @@ export async function startPlatform(base: string, shape: TopologyShape): Promise
     cli: (args) => runCli(['--lab', name, '--state', g.state, ...args]),
     async teardown() {
       c.close();
+      await lab.close();
       await labDown(name);
       rmSync(dir, { recursive: true, force: true });
     },
   };
 }
 
-export function runCli(args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+export function runCli(args: readonly string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, ...args], { stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     let stdout = '';
     let stderr = '';
     child.stdout.on('data', (b) => (stdout += b));

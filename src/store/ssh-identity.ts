@@ -18,6 +18,21 @@ export interface SshIdentity {
   readonly created: boolean;
 }
 
+/**
+ * An ed25519 pair that ssh2 itself can read back. ssh2's generator drops every leading zero byte
+ * of the public key, so about one pair in 256 is malformed (mscdex/ssh2#1390, #1513): such a
+ * pair is thrown away and another drawn.
+ */
+function wellFormedPair(): { private: string; public: string } {
+  for (let attempt = 0; attempt < 32; attempt++) {
+    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `vard@${hostname()}` });
+    const priv = ssh2.utils.parseKey(pair.private);
+    const pub = ssh2.utils.parseKey(pair.public);
+    if (!(priv instanceof Error) && !(pub instanceof Error)) return pair;
+  }
+  throw vardError('VARD_ERR_INTERNAL', ['ssh2 generated 32 malformed ed25519 key pairs in a row']);
+}
+
 /** Where the key pair lives: `$VARD_HOME/ssh`, a 0700 directory beside the state. */
 export function sshIdentityDir(): string {
   return join(vardHome(), 'ssh');
@@ -35,7 +50,7 @@ export function ensureSshIdentity(dir: string = sshIdentityDir()): SshIdentity {
   const publicPath = join(dir, 'id_ed25519.pub');
   let created = false;
   if (!existsSync(privatePath)) {
-    const pair = ssh2.utils.generateKeyPairSync('ed25519', { comment: `vard@${hostname()}` });
+    const pair = wellFormedPair();
     // The public half first: a private key without it is repaired below, never the reverse.
     writePrivateFile(dir, 'id_ed25519.pub', Buffer.from(`${pair.public.trim()}\n`));
     writePrivateFile(dir, 'id_ed25519', Buffer.from(pair.private.endsWith('\n') ? pair.private : `${pair.private}\n`));

@@ -7,6 +7,7 @@
 import type { TopologyShape, RoleCatalog } from '../model/index.ts';
 import type { RoleModule } from './contract.ts';
 import { dbRole } from './db/index.ts';
+import { filesRole } from './files/index.ts';
 import { firewallRole } from './firewall/index.ts';
 import { lbRole } from './lb/index.ts';
 import { quorumRole } from './quorum/index.ts';
@@ -16,6 +17,7 @@ export const ROLES: readonly RoleModule[] = [
   firewallRole,
   dbRole,
   quorumRole,
+  filesRole,
   webRole,
   lbRole,
 ];

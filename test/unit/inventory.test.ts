@@ -50,7 +50,7 @@ function refusal(text: string, source = 'hosts.yml'): readonly Problem[] {
 }
 
 test('the reference inventory parses to the reference topology, defaults applied', () => {
-  // GIVEN the seven servers of test/fixtures/inventory/reference.yml
+  // GIVEN the ten servers of test/fixtures/inventory/reference.yml
   // WHEN
   const t = parseInventory(REFERENCE_TEXT, 'reference.yml', ROLE_CATALOG);
   // THEN
@@ -67,6 +67,9 @@ test('the reference inventory parses to the reference topology, defaults applied
       { name: 'db2', roles: ['db'], privateAddress: '10.20.0.32', ssh: ssh('10.20.0.32') },
       // A management name instead of the private address.
       { name: 'dbq', roles: ['quorum'], privateAddress: '10.20.0.33', ssh: ssh('bastion-dbq.example.net') },
+      { name: 'files1', roles: ['files'], privateAddress: '10.20.0.41', ssh: ssh('10.20.0.41') },
+      { name: 'files2', roles: ['files'], privateAddress: '10.20.0.42', ssh: ssh('10.20.0.42') },
+      { name: 'filesq', roles: ['files'], privateAddress: '10.20.0.43', ssh: ssh('10.20.0.43') },
     ],
     publicVip: '203.0.113.10',
     publicPrefix: 24,
@@ -94,7 +97,7 @@ test('ssh defaults: built-in root@:22, the inventory-wide ssh block, each host o
   // GIVEN no inventory-wide ssh block
   const bare = parseInventory(inventoryText((d) => delete d['ssh']), 'x', ROLE_CATALOG);
   assert.ok(bare.hosts.every((h) => h.ssh?.user === 'root'));
-  assert.deepEqual(bare.hosts.map((h) => h.ssh?.port), [22, 22, 22, 2222, 22, 22, 22]);
+  assert.deepEqual(bare.hosts.map((h) => h.ssh?.port), [22, 22, 22, 2222, 22, 22, 22, 22, 22, 22]);
 
   // GIVEN an inventory-wide user and port, and per-host overrides and a bastion
   const proxy = ['ssh', '-W', '10.20.0.31:22', '-o', 'BatchMode=yes', 'ops@bastion.example.net'];
@@ -123,7 +126,7 @@ test('ssh defaults: built-in root@:22, the inventory-wide ssh block, each host o
     ROLE_CATALOG,
   );
   assert.equal(noDb.vips, undefined);
-  assert.equal(noDb.hosts.length, 4);
+  assert.equal(noDb.hosts.length, 7);
 });
 
 /**
@@ -189,7 +192,7 @@ const BAD: readonly { readonly what: string; readonly edit: (d: Doc) => void; re
   { what: 'the private network address', edit: (d) => (d['hosts'][3].privateAddress = '10.20.0.0'), paths: ['hosts.3.privateAddress'], says: /network address of 10\.20\.0\.0\/24/ },
   { what: 'the private broadcast address', edit: (d) => (d['hosts'][3].privateAddress = '10.20.0.255'), paths: ['hosts.3.privateAddress'], says: /broadcast address/ },
   { what: 'a public address outside the public prefix', edit: (d) => (d['hosts'][1].publicAddress = '203.0.114.12'), paths: ['hosts.1.publicAddress'], says: /outside the public segment .*203\.0\.113\.0\/24/ },
-  { what: 'a narrower prefix leaving a host outside', edit: (d) => (d['network'].privatePrefix = 28), paths: ['hosts.2.privateAddress', 'hosts.3.privateAddress', 'hosts.4.privateAddress', 'hosts.5.privateAddress', 'hosts.6.privateAddress', 'network.vips.db'] },
+  { what: 'a narrower prefix leaving a host outside', edit: (d) => (d['network'].privatePrefix = 28), paths: ['hosts.2.privateAddress', 'hosts.3.privateAddress', 'hosts.4.privateAddress', 'hosts.5.privateAddress', 'hosts.6.privateAddress', 'hosts.7.privateAddress', 'hosts.8.privateAddress', 'hosts.9.privateAddress', 'network.vips.db'] },
   { what: 'the public VIP as the network address', edit: (d) => (d['network'].publicVip = '203.0.113.0'), paths: ['network.publicVip'], says: /network address/ },
   { what: 'a public VIP that is no address', edit: (d) => (d['network'].publicVip = 'vip.example.net'), paths: ['network.publicVip'] },
   { what: 'a database VIP outside the private segment', edit: (d) => (d['network'].vips.db = '10.21.0.50'), paths: ['network.vips.db'], says: /outside the private segment/ },

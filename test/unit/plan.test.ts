@@ -33,8 +33,8 @@ test('first bring-up starts every daemon, web servers before load balancers, no 
   const applies = r.steps.filter((s) => s.kind === 'apply');
   // Every host's firewall, web and lb sets, then the cluster's: my.cnf and corosync.conf per db
   // host, corosync.conf on the quorum host (the sample platform has no replication secret, so no CIB).
-  // Each web server runs FPM_SHARDS PHP-FPM masters and Apache.
-  assert.equal(applies.length, 8 + 3 * (FPM_SHARDS + 1) + 2 * 3 + 2 * 2 + 1);
+  // Each web server runs FPM_SHARDS PHP-FPM masters and Apache; each files host glusterd.
+  assert.equal(applies.length, 11 + 3 * (FPM_SHARDS + 1) + 2 * 3 + 2 * 2 + 1 + 3);
   assert.ok(applies.every((s) => s.kind === 'apply' && s.action === 'start'));
   assert.ok(!r.steps.some((s) => s.kind === 'drain'));
   const firstLb = r.steps.findIndex((s) => s.kind === 'apply' && s.role === 'lb');

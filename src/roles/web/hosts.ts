@@ -4,7 +4,8 @@ import type { HostSpec, Platform, Site } from '../../model/index.ts';
 import { bySlug, configRoot, SITES_ROOT, type ConfigSet, type RenderedFile } from '../../render/index.ts';
 import { loadedFileOf } from '../../apply/config-set.ts';
 import { balancerAddresses, fpmSocket, siteHome, WEB_PATHS } from './render.ts';
-import { renderSiteSkeleton, renderWebSupport, VARD_OWNED_SITE_FILES, WRITABLE_DIRS } from './site.ts';
+import { renderSiteSkeleton, renderWebSupport, SHARED_DIRS, VARD_OWNED_SITE_FILES, WRITABLE_DIRS } from './site.ts';
+import { siteFilesLayout } from '../files/render.ts';
 
 const SITE_USER_COMMENT = 'vard site';
 
@@ -28,7 +29,8 @@ export async function prepareWebHost(p: Platform, host: Host): Promise<void> {
   const homes = new Set(await host.list(SITES_ROOT));
   // One at a time: useradd locks the account files and gives up when another holds them.
   for (const s of p.sites) if (!users.has(s.unixUser)) await ensureUser(host, s);
-  const skeletons = new Map(p.sites.map((s) => [s.slug, renderSiteSkeleton(s, p.databases?.[s.slug], proxies)]));
+  const shared = (s: Site) => siteFilesLayout(p, s) !== undefined;
+  const skeletons = new Map(p.sites.map((s) => [s.slug, renderSiteSkeleton(s, p.databases?.[s.slug], proxies, shared(s))]));
   const probe = p.sites.flatMap((s) => {
     const files = skeletons.get(s.slug)!;
     const last = files[files.length - 1]?.path;
@@ -36,8 +38,41 @@ export async function prepareWebHost(p: Platform, host: Host): Promise<void> {
   });
   const digests = await fileDigests(host, probe);
   // A few sites at a time: file operations only, and only for sites where something differs.
-  await inBatches(p.sites, 16, (s) => prepareSite(host, s, skeletons.get(s.slug)!, digests, homes.has(s.slug)));
+  await inBatches(p.sites, 16, (s) => prepareSite(host, s, skeletons.get(s.slug)!, digests, homes.has(s.slug), shared(s)));
   await closeSiteHomes(host, p.sites);
+  await linkSharedDirs(p, host);
+}
+
+/**
+ * Fixed text; arguments `<link> <target> …`. A link already right is left alone; a directory made
+ * before the platform had a files tier moves onto the volume (once its directory there exists,
+ * that is once the volume is mounted) and becomes the link; a missing one is linked at once, and
+ * points at the volume from the moment it is mounted.
+ */
+const LINK_SHARED = [
+  'set -e',
+  'while [ $# -gt 1 ]; do',
+  '  link=$1 target=$2; shift 2',
+  '  [ "$(readlink "$link" || true)" = "$target" ] && continue',
+  '  if [ -d "$link" ] && [ ! -L "$link" ]; then',
+  '    [ -d "$target" ] || continue',
+  '    cp -a "$link/." "$target/"',
+  '    rm -rf "$link"',
+  '  fi',
+  '  ln -sfn "$target" "$link.vard-new"',
+  '  mv -T "$link.vard-new" "$link"',
+  'done',
+].join('\n');
+
+/** With a files tier: every site's upload directories are links to its directory on the volume, in one command. */
+async function linkSharedDirs(p: Platform, host: Host): Promise<void> {
+  const args = p.sites.flatMap((s) => {
+    const files = siteFilesLayout(p, s);
+    if (!files) return [];
+    const [pub, priv] = SHARED_DIRS;
+    return [`${siteHome(s.slug)}/${pub}`, files.public, `${siteHome(s.slug)}/${priv}`, files.private];
+  });
+  if (args.length) await host.run(['sh', '-c', LINK_SHARED, 'vard-link-shared', ...args], { timeoutMs: 300_000 });
 }
 
 async function inBatches<T>(items: readonly T[], size: number, fn: (x: T) => Promise<void>): Promise<void> {
@@ -99,12 +134,28 @@ async function closeSiteHomes(host: Host, sites: readonly Site[]): Promise<void>
   await host.run(['sh', '-c', script, 'vard-close-homes', ...open.flatMap((s) => [siteHome(s.slug), s.unixUser])]);
 }
 
+/**
+ * A site's user and group id, the same on every web server: files on the shared volume are owned
+ * by number, so an id that differed between two web servers would give one site's uploads to
+ * another there. Derived from the site's port (unique among the sites, 8081-19999), inside
+ * SITE_ID_RANGE and above the ids handed out one after the other before.
+ */
+export function siteId(s: Pick<Site, 'port'>): number {
+  return 20_000 + s.port;
+}
+
 async function ensureUser(host: Host, s: Site): Promise<void> {
   const r = await host.run(['getent', 'passwd', s.unixUser], { allowFail: true });
   if (r.exitCode === 0) return;
+  const id = String(siteId(s));
+  // The id is free unless a stale account of a deleted site holds it: then the next free one, as before.
+  const free = (await host.run(['getent', 'passwd', id], { allowFail: true })).exitCode !== 0 && (await host.run(['getent', 'group', id], { allowFail: true })).exitCode !== 0;
+  if (free && (await host.run(['getent', 'group', s.unixUser], { allowFail: true })).exitCode !== 0) await host.run(['groupadd', '--gid', id, s.unixUser]);
+  const group = (await host.run(['getent', 'group', s.unixUser], { allowFail: true })).exitCode === 0;
   await host.run([
-    'useradd', '--user-group', '--no-create-home', '--home-dir', siteHome(s.slug),
-    ...SITE_ID_RANGE.flatMap((k) => ['--key', k]),
+    'useradd', '--no-create-home', '--home-dir', siteHome(s.slug),
+    ...(group ? ['--gid', s.unixUser] : ['--user-group']),
+    ...(free ? ['--uid', id] : SITE_ID_RANGE.flatMap((k) => ['--key', k])),
     '--shell', '/usr/sbin/nologin', '--comment', `${SITE_USER_COMMENT} ${s.domain}`, s.unixUser,
   ]);
 }
@@ -114,7 +165,7 @@ async function ensureUser(host: Host, s: Site): Promise<void> {
  * the caller's one look at Vard's own files and the skeleton's last file in every site; `hasHome`:
  * its one listing of the homes.
  */
-async function prepareSite(host: Host, s: Site, skeleton: readonly RenderedFile[], digests: ReadonlyMap<string, string | undefined>, hasHome: boolean): Promise<void> {
+async function prepareSite(host: Host, s: Site, skeleton: readonly RenderedFile[], digests: ReadonlyMap<string, string | undefined>, hasHome: boolean, shared: boolean): Promise<void> {
   const home = siteHome(s.slug);
   // The skeleton is written in order, so its last file there means the rest was written before;
   // then only Vard's own files are compared (a file the customer removed since stays removed).
@@ -137,7 +188,9 @@ async function prepareSite(host: Host, s: Site, skeleton: readonly RenderedFile[
   // Code is read-only to PHP; only the upload and temporary directories belong to the site user.
   await host.run(['chown', '-R', 'root:root', home]);
   await host.run(['chmod', '755', `${home}/web`]);
-  await host.run(['chown', '-R', `${s.unixUser}:${s.unixUser}`, ...WRITABLE_DIRS.filter((d) => !d.startsWith('private') || s.drupal !== 7).map((d) => `${home}/${d}`)]);
+  // On the volume, the shared directories are the files tier's to own (linkSharedDirs links them).
+  const writable = WRITABLE_DIRS.filter((d) => (!d.startsWith('private') || s.drupal !== 7) && !(shared && (SHARED_DIRS as readonly string[]).includes(d)));
+  await host.run(['chown', '-R', `${s.unixUser}:${s.unixUser}`, ...writable.map((d) => `${home}/${d}`)]);
   const settings = `${home}/web/sites/default/settings.php`;
   await host.run(['chown', `root:${s.unixUser}`, settings]);
   await host.run(['chmod', '640', settings]);

@@ -1,6 +1,7 @@
 /** The web server's files, rendered purely from the model: Apache's tree and PHP-FPM's pools [S11]. */
-import type { HostSpec, Platform } from '../../model/index.ts';
+import type { HostSpec, Platform, Site } from '../../model/index.ts';
 import { bySlug, header, SITES_ROOT, type ConfigSet } from '../../render/index.ts';
+import { siteFilesLayout } from '../files/render.ts';
 
 export const WEB_ROLE = 'web';
 export const WEB_PATHS = {
@@ -191,6 +192,7 @@ export function renderApache(p: Platform, self: HostSpec): ConfigSet {
         '      Require all denied',
         '    </FilesMatch>',
         '  </Directory>',
+        ...sharedFilesVhost(p, s),
         '  <FilesMatch "\\.php$">',
         `    SetHandler "proxy:unix:${fpmSocket(s.slug)}|fcgi://${s.slug}/"`,
         '  </FilesMatch>',
@@ -208,6 +210,30 @@ export function renderApache(p: Platform, self: HostSpec): ConfigSet {
     });
   }
   return { daemon: 'apache2', files };
+}
+
+/**
+ * With a files tier, `sites/default/files` in the tree is a link to the site's directory on the
+ * volume. Apache serves that URL from the volume by an Alias instead of following the link: links
+ * stay refused everywhere (`Options None`), including any a site's PHP makes among its uploads.
+ */
+function sharedFilesVhost(p: Platform, s: Site): string[] {
+  const files = siteFilesLayout(p, s);
+  if (!files) return [];
+  return [
+    `  Alias /sites/default/files ${files.public}`,
+    `  <Directory ${files.public}>`,
+    '    Options None',
+    '    AllowOverride None',
+    '    Require all granted',
+    // A missing file goes to Drupal, as in the tree (image styles are made on first request).
+    '    FallbackResource /index.php',
+    '    <FilesMatch "\\.(php|phar|phtml)$">',
+    '      SetHandler none',
+    '      Require all denied',
+    '    </FilesMatch>',
+    '  </Directory>',
+  ];
 }
 
 /** Every PHP-FPM shard's config set, shard 0 first. */
@@ -242,6 +268,7 @@ export function renderPhpFpm(p: Platform, self: HostSpec, shard = 0): ConfigSet 
   ];
   for (const s of sites) {
     const home = siteHome(s.slug);
+    const shared = siteFilesLayout(p, s);
     L.push(
       `[${s.slug}]`,
       // The pool runs as the site's own Unix user, so one site cannot read another's files.
@@ -264,7 +291,8 @@ export function renderPhpFpm(p: Platform, self: HostSpec, shard = 0): ConfigSet 
       'request_terminate_timeout = 60s',
       // The trailing slash matters: without it the basedir is a prefix, and site `a-example-com`
       // could open `a-example-community`'s files. No /tmp: other sites' temporary files are there.
-      `php_admin_value[open_basedir] = ${home}/:/usr/share/php/`,
+      // With a files tier its uploads are on the volume, in a directory of its own.
+      `php_admin_value[open_basedir] = ${[`${home}/`, ...(shared ? [`${shared.dir}/`] : []), '/usr/share/php/'].join(':')}`,
       `php_admin_value[sys_temp_dir] = ${home}/tmp`,
       `php_admin_value[session.save_path] = ${home}/tmp`,
       `php_admin_value[upload_tmp_dir] = ${home}/tmp`,

@@ -10,7 +10,7 @@ export const VARD_OWNED_SITE_FILES = ['web/health.txt', 'web/db-check.php', 'web
  * VARD_OWNED_SITE_FILES are Vard's (settings.php carries the managed header and the database
  * credentials, which move with the platform) and are always kept current.
  */
-export function renderSiteSkeleton(site: Site, db?: SiteDatabase, proxies: readonly string[] = []): RenderedFile[] {
+export function renderSiteSkeleton(site: Site, db?: SiteDatabase, proxies: readonly string[] = [], shared = false): RenderedFile[] {
   const files: RenderedFile[] = [
     { path: 'web/health.txt', content: 'OK\n' },
     { path: 'web/index.php', content: indexPhp(site) },
@@ -40,8 +40,16 @@ export function renderSiteSkeleton(site: Site, db?: SiteDatabase, proxies: reado
       { path: 'private/.keep', content: '' },
     );
   }
-  return files;
+  // On a platform with a files tier these two are links to the site's directory on the volume (SHARED_DIRS).
+  return shared ? files.filter((f) => !SHARED_DIRS.some((d) => f.path.startsWith(`${d}/`))) : files;
 }
+
+/**
+ * Where Drupal keeps what its users upload: on a platform with a files tier, links to the site's
+ * directory on the volume every web server mounts (public and private files, in that order), so an
+ * upload through one web server is there on all of them.
+ */
+export const SHARED_DIRS = ['web/sites/default/files', 'private'] as const;
 
 /** Files under these paths are the site user's to write; the rest of the tree is read-only to PHP. */
 export const WRITABLE_DIRS = ['web/sites/default/files', 'tmp', 'private'];

@@ -1,0 +1,210 @@
+// The files tier against the real daemons (issue 11, line 1): a GlusterFS volume, replica 3 with an
+// arbiter, mounted on every web server. A file uploaded through one web server is served by the
+// other at once; files1 powered off during a stream of uploads loses none and stops none; after
+// it is back the copies heal and match brick by brick; `vard files status` says so.
+import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
+import { request } from 'node:http';
+import { after, before, test } from 'node:test';
+import { labKill, labRevive } from '../../src/lab/index.ts';
+import { onHostRevived } from '../../src/platform/hooks.ts';
+import { FILES_PATHS, type FilesStatus } from '../../src/roles/files/index.ts';
+import { PRESETS } from '../../src/roles/registry.ts';
+import { httpGet, startPlatform, until, type TestPlatform } from './helpers/platform.ts';
+
+let P: TestPlatform;
+const SITE = 'up.example.com';
+const OTHER = 'other.example.org';
+/** A session cookie sends a request past Varnish, straight to a web server. */
+const DIRECT = { Cookie: 'SESSprobe=1' };
+const log = (m: string) => process.env.VARD_TEST_VERBOSE && process.stderr.write(`  [tfil] ${m}\n`);
+const WEBS = ['web1', 'web2'];
+
+const slugOf = (domain: string) => {
+  const s = P.ctx.service.platform().sites.find((x) => x.domain === domain);
+  assert.ok(s, domain);
+  return s;
+};
+
+/** Writes the request body to the site's public files as the site's own PHP (its Unix user), and answers its digest and the web server. */
+const UPLOAD_PHP = `<?php
+header('Cache-Control: no-store');
+$name = preg_replace('/[^a-z0-9.-]/', '', $_GET['name'] ?? '');
+$data = file_get_contents('php://input');
+if ($name === '' || @file_put_contents(__DIR__ . '/sites/default/files/' . $name, $data) !== strlen($data)) { http_response_code(500); echo "write failed\\n"; exit; }
+echo hash('sha256', $data), ' ', gethostname(), "\\n";
+`;
+
+function post(domain: string, path: string, body: string, timeoutMs = 30_000): Promise<{ status: number; body: string; by: string }> {
+  return new Promise((resolve) => {
+    const req = request(
+      { host: P.vip, port: 80, path, method: 'POST', headers: { Host: domain, Connection: 'close', 'Content-Length': Buffer.byteLength(body), ...DIRECT }, timeout: timeoutMs, agent: false },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8');
+        res.on('data', (c) => (text += c));
+        res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, by: String(res.headers['x-served-by'] ?? '') }));
+        res.on('error', () => resolve({ status: 0, body: '', by: '' }));
+      },
+    );
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', () => resolve({ status: 0, body: '', by: '' }));
+    req.end(body);
+  });
+}
+
+const sha = (s: string) => createHash('sha256').update(s).digest('hex');
+
+async function files(): Promise<FilesStatus & { healthy: boolean; alerts: string[] }> {
+  const r = await P.cli(['--json', 'files', 'status']);
+  assert.ok(r.code === 0 || r.code === 13, r.stderr);
+  return JSON.parse(r.stdout);
+}
+
+/** `sha256sum` of every file of the site on a brick (GlusterFS's own .glusterfs tree left out), as `digest path` lines. */
+async function brickSums(host: string, slug: string): Promise<string[]> {
+  const r = await P.lab.host(host).run(['sh', '-c', 'cd "$1" && find . -path ./.glusterfs -prune -o -type f -print0 | sort -z | xargs -0 -r sha256sum', 'sums', `${FILES_PATHS.brick}/${slug}`]);
+  return r.stdout.trim().split('\n').filter(Boolean);
+}
+
+before(async () => {
+  P = await startPlatform('tfil', PRESETS['test-files']!);
+  for (const d of [SITE, OTHER]) {
+    const r = await P.cli(['--json', 'site', 'create', d]);
+    assert.equal(r.code, 0, r.stderr);
+  }
+  for (const w of WEBS) await P.lab.host(w).writeFile(`/srv/vard/sites/${slugOf(SITE).slug}/web/upload.php`, UPLOAD_PHP, { mode: 0o644 });
+});
+after(async () => {
+  await P?.teardown();
+});
+
+test('the volume is up, mounted on both web servers, and each site has its own closed directory on it', async () => {
+  const s = await files();
+  assert.deepEqual(s.alerts, [], JSON.stringify(s, null, 2));
+  assert.equal(s.bricks.filter((b) => b.online).length, 3);
+  assert.deepEqual(s.bricks.map((b) => b.arbiter), [false, false, true]);
+  const site = slugOf(SITE);
+  const other = slugOf(OTHER);
+  for (const w of WEBS) {
+    const h = P.lab.host(w);
+    assert.equal(await h.readlink(`/srv/vard/sites/${site.slug}/web/sites/default/files`), `${FILES_PATHS.mount}/${site.slug}/public`, w);
+    const ls = await h.run(['stat', '-c', '%n %U %G %a', `${FILES_PATHS.mount}/${site.slug}`, `${FILES_PATHS.mount}/${site.slug}/public`, `${FILES_PATHS.mount}/${site.slug}/private`]);
+    assert.deepEqual(ls.stdout.trim().split('\n').map((l) => l.split(' ').slice(1).join(' ')), [`root ${site.unixUser} 750`, `${site.unixUser} ${site.unixUser} 755`, `${site.unixUser} ${site.unixUser} 700`], w);
+  }
+  // Another site's user reaches nothing of this one's on the volume (issue 9's isolation, one layer down).
+  const h = P.lab.host('web1');
+  await h.run(['sh', '-c', 'echo private > "$1"; chown "$2:$2" "$1"', 'seed', `${FILES_PATHS.mount}/${site.slug}/private/secret.txt`, site.unixUser]);
+  for (const target of [`${FILES_PATHS.mount}/${site.slug}/private/secret.txt`, `${FILES_PATHS.mount}/${site.slug}/public`, FILES_PATHS.mount]) {
+    const r = await h.run(['setpriv', `--reuid=${other.unixUser}`, `--regid=${other.unixUser}`, '--init-groups', 'ls', target], { allowFail: true });
+    assert.notEqual(r.exitCode, 0, `${other.unixUser} listed ${target}: ${r.stdout}`);
+  }
+});
+
+test('a file uploaded through one web server is served through the other at once', async () => {
+  const body = `hello from the files tier ${Date.now()}\n`;
+  let up: { status: number; body: string; by: string } | undefined;
+  for (let i = 0; i < 10 && up?.by !== 'web1'; i++) up = await post(SITE, `/upload.php?name=first.txt`, body);
+  assert.equal(up?.status, 200, up?.body);
+  assert.equal(up?.by, 'web1');
+  assert.equal(up?.body.split(' ')[0], sha(body));
+  const seen = new Set<string>();
+  for (let i = 0; i < 20 && !seen.has('web2'); i++) {
+    const r = await httpGet(P.vip, SITE, '/sites/default/files/first.txt', { headers: DIRECT });
+    assert.equal(r.status, 200, `try ${i}: ${r.status} from ${String(r.headers['x-served-by'])}`);
+    assert.equal(r.body, body);
+    seen.add(String(r.headers['x-served-by']));
+  }
+  assert.ok(seen.has('web2'), `served by ${[...seen].join(', ')}`);
+  // PHP in the files directory is never run.
+  await post(SITE, '/upload.php?name=x.php', '<?php echo "ran";');
+  const php = await httpGet(P.vip, SITE, '/sites/default/files/x.php', { headers: DIRECT });
+  assert.ok(!php.body.includes('ran') && php.status === 403, `${php.status} ${php.body}`);
+});
+
+test('files1 powered off during a stream of uploads: uploads and reads go on, none is lost; after revive the copies heal and match', async () => {
+  const site = slugOf(SITE);
+  const acked: { name: string; digest: string }[] = [];
+  const failures: string[] = [];
+  let slowest = 0;
+  let running = true;
+  const t0 = Date.now();
+  let killedAt = 0;
+  const stalls: number[] = [];
+  const writer = async (k: number) => {
+    for (let i = 0; running; i++) {
+      const name = `s${k}-${i}.txt`;
+      const body = `${name} ${'x'.repeat(1000 + ((i * 7919) % 20_000))}\n`;
+      const t = Date.now();
+      const r = await post(SITE, `/upload.php?name=${name}`, body);
+      const took = Date.now() - t;
+      slowest = Math.max(slowest, took);
+      if (killedAt && t >= killedAt - 50) stalls.push(took);
+      if (r.status === 200 && r.body.startsWith(sha(body))) acked.push({ name, digest: sha(body) });
+      else failures.push(`+${t - t0}ms ${name}: ${r.status} ${r.body.trim().slice(0, 100)}`);
+    }
+  };
+  const writers = [0, 1].map(writer);
+  const readFailures: string[] = [];
+  const reader = (async () => {
+    while (running) {
+      const last = acked[acked.length - 1];
+      if (!last) {
+        await new Promise((r) => setTimeout(r, 50));
+        continue;
+      }
+      const r = await httpGet(P.vip, SITE, `/sites/default/files/${last.name}`, { headers: DIRECT, timeoutMs: 30_000 });
+      if (r.status !== 200 || sha(r.body) !== last.digest) readFailures.push(`${last.name}: ${r.status}`);
+    }
+  })();
+  await new Promise((r) => setTimeout(r, 3000));
+  const before = acked.length;
+  killedAt = Date.now();
+  await labKill(P.lab, 'files1');
+  log(`files1 killed after ${before} uploads`);
+  await new Promise((r) => setTimeout(r, 20_000));
+  running = false;
+  await Promise.all([...writers, reader]);
+  const stall = Math.max(0, ...stalls.slice(0, 10));
+  process.stderr.write(`  [tfil] ${acked.length} uploads acknowledged (${acked.length - before} after the kill), slowest ${slowest} ms, longest right after the kill ${stall} ms\n`);
+  assert.deepEqual(failures, []);
+  assert.deepEqual(readFailures, []);
+  assert.ok(acked.length - before > 20, `uploads went on after the kill: ${acked.length - before}`);
+  const down = await files();
+  assert.ok(down.bricks.some((b) => b.host === 'files1' && !b.online), JSON.stringify(down.bricks));
+
+  // Every acknowledged upload is there, whole, through both web servers.
+  for (const w of WEBS) {
+    const sums = await P.lab.host(w).run(['sh', '-c', 'cd "$1" && shift && sha256sum -- "$@"', 'sums', `${FILES_PATHS.mount}/${site.slug}/public`, ...acked.map((a) => a.name)], { allowFail: true });
+    const got = new Map(sums.stdout.trim().split('\n').map((l) => [l.slice(66), l.slice(0, 64)]));
+    const lost = acked.filter((a) => got.get(a.name) !== a.digest);
+    assert.deepEqual(lost.map((a) => a.name), [], `${w}: lost or damaged`);
+  }
+
+  const t1 = Date.now();
+  await labRevive(P.lab, 'files1');
+  await onHostRevived(P.g, P.lab, 'files1', log);
+  const back = Date.now() - t1;
+  const healed = await until('the copies healed', async () => {
+    const s = await files();
+    return s.bricks.every((b) => b.online && b.healPending === 0);
+  }, 180_000);
+  process.stderr.write(`  [tfil] files1 revived and converged in ${back} ms; heal pending 0 after ${healed} ms more\n`);
+  const s = await files();
+  assert.deepEqual(s.alerts, [], JSON.stringify(s, null, 2));
+  const [a, b, q] = await Promise.all(['files1', 'files2', 'filesq'].map((h) => brickSums(h, site.slug)));
+  assert.deepEqual(a, b, 'the two data bricks hold the same files, byte for byte');
+  assert.ok(acked.every((x) => a!.some((l) => l.endsWith(`/public/${x.name}`) && l.startsWith(x.digest))), 'every upload is on files1 again');
+  // The arbiter holds the names only (empty files).
+  const names = (ls: string[]) => ls.map((l) => l.slice(66)).sort();
+  assert.deepEqual(names(q!), names(a!));
+});
+
+test('deleting a site removes its directory from the volume', async () => {
+  const other = slugOf(OTHER);
+  const r = await P.cli(['--json', 'site', 'delete', OTHER]);
+  assert.equal(r.code, 0, r.stderr);
+  const ls = await P.lab.host('web1').run(['ls', '-A', FILES_PATHS.mount]);
+  assert.ok(!ls.stdout.split('\n').includes(other.slug), ls.stdout);
+  for (const h of ['files1', 'files2', 'filesq']) assert.equal(await P.lab.host(h).exists(`${FILES_PATHS.brick}/${other.slug}`), false, h);
+});

@@ -139,13 +139,52 @@ export async function setStatus(host: Host, set: ConfigSet, driver: DaemonDriver
   return { daemon: set.daemon, desired, current, running };
 }
 
+/** Writes the set's version directory afresh (beside it, then renamed into place), starting from `base`'s files. */
+async function stageVersion(host: Host, set: ConfigSet, base: string | undefined): Promise<void> {
+  const root = configRoot(set.daemon);
+  const dir = `${root}/${versionOf(set)}`;
+  const staging = `${dir}.staging`;
+  await stage(host, staging, set, base === undefined || base === UNKNOWN ? undefined : `${root}/${base}`);
+  if (await host.exists(dir)) {
+    await host.remove(`${dir}.modified`, { recursive: true });
+    await host.rename(dir, `${dir}.modified`);
+  }
+  await host.rename(staging, dir);
+  await host.remove(`${dir}.modified`, { recursive: true });
+}
+
+/**
+ * Stages a set's version and runs the daemon's checker on it, touching nothing that runs: what a
+ * rolling change can do on every host at once before it takes them out of rotation one by one.
+ * Returns true when the version is staged and passed its check (applyConfigSet may then skip the
+ * check: `prechecked`), false when it is already `current` (applyConfigSet decides what is left).
+ * A version that fails its check is removed again and the error thrown: no host was touched.
+ */
+export async function prestageConfigSet(host: Host, set: ConfigSet, driver: DaemonDriver): Promise<boolean> {
+  const root = configRoot(set.daemon);
+  const version = versionOf(set);
+  const dir = `${root}/${version}`;
+  const link = await host.readlink(`${root}/current`);
+  if (link === version) return false;
+  const whole = (await host.exists(dir)) && (await intact(host, dir, set));
+  if (!whole) await stageVersion(host, set, link);
+  await driver.prepare(host);
+  try {
+    await driver.check(host, dir);
+  } catch (e) {
+    if (!whole) await host.remove(dir, { recursive: true });
+    throw e;
+  }
+  return true;
+}
+
 /**
  * Stage → check → keep previous → swap → reload → verify → record it loaded → roll back.
  * If this throws, the daemon runs the configuration it ran before (or, if the check failed,
  * never saw the new one) and `current` points at that previous version again. Killed at any
  * point, the next call finds what the daemon loaded (`loadedFileOf`) and finishes the change.
  */
-export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonDriver): Promise<SetOutcome> {
+export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonDriver, o: { prechecked?: boolean } = {}): Promise<SetOutcome> {
   const root = configRoot(set.daemon);
   const version = versionOf(set);
   const dir = `${root}/${version}`;
@@ -162,20 +201,11 @@ export async function applyConfigSet(host: Host, set: ConfigSet, driver: DaemonD
 
   // A version directory changed by hand is staged afresh: same name, the rendered bytes again.
   const created = !whole;
-  if (created) {
-    const staging = `${dir}.staging`;
-    const base = previous ?? link;
-    await stage(host, staging, set, base === undefined || base === UNKNOWN ? undefined : `${root}/${base}`);
-    if (await host.exists(dir)) {
-      await host.remove(`${dir}.modified`, { recursive: true });
-      await host.rename(dir, `${dir}.modified`);
-    }
-    await host.rename(staging, dir);
-    await host.remove(`${dir}.modified`, { recursive: true });
-  }
+  if (created) await stageVersion(host, set, previous ?? link);
   await driver.prepare(host);
   try {
-    await driver.check(host, dir);
+    // Checked already in this run (prestageConfigSet) and intact since: the same bytes pass again.
+    if (!(o.prechecked && whole)) await driver.check(host, dir);
   } catch (e) {
     // Only what this call staged goes; an existing version may be the one `current` points at.
     if (created && link !== version && previous !== version) await host.remove(dir, { recursive: true });

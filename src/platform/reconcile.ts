@@ -1,4 +1,4 @@
-import { applyConfigSet, setStatus, versionOf } from '../apply/config-set.ts';
+import { applyConfigSet, prestageConfigSet, setStatus, versionOf } from '../apply/config-set.ts';
 import { crashAfterStep } from '../apply/faults.ts';
 import type { DaemonDriver } from '../daemon/index.ts';
 import { isVardError, vardError } from '../errors/index.ts';
@@ -144,6 +144,7 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
     }),
   );
   for (const r of ROLES) if (r.bootstrap && p.topology.hosts.some((h) => rolesOn(h).includes(r))) await r.bootstrap(ctx);
+  const prechecked = await prestageRolling(ctx, plan, desired, roleOf);
   const applied: string[] = [];
   /** Hosts this run took out of rotation and has not put back yet. */
   const drained = new Map<string, Step>();
@@ -175,7 +176,7 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
     }
     const results = await Promise.allSettled(
       [...byHost.values()].map(async (steps) => {
-        for (const step of steps) await runStep(ctx, step, desired, lb, spec, roleOf);
+        for (const step of steps) await runStep(ctx, step, desired, lb, spec, roleOf, prechecked);
       }),
     );
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -195,7 +196,33 @@ export async function reconcilePlatform(p: Platform, o: ReconcileOptions): Promi
   return { plan, skippedHosts: down, applied };
 }
 
-async function runStep(ctx: RoleContext, step: Step, desired: Map<string, RoleSet[]>, lb: LbContribution, spec: (n: string) => HostSpec, roleOf: (id: string) => RoleModule): Promise<void> {
+/** Key of one host's set version in `prestageRolling`'s answer. */
+const stagedKey = (host: string, daemon: string, version: string): string => `${host} ${daemon} ${version}`;
+
+/**
+ * A one-at-a-time role's hosts are changed in turn, each out of rotation meanwhile; staging and
+ * checking their new versions changes nothing that runs, so it happens on all of them at once
+ * first, and each host's turn is only the swap, the reload and the verification. A version its
+ * daemon rejects fails the run here, before any host left rotation.
+ */
+async function prestageRolling(ctx: RoleContext, plan: Plan, desired: Map<string, RoleSet[]>, roleOf: (id: string) => RoleModule): Promise<Set<string>> {
+  const rolling = plan.steps.filter((s): s is Extract<Step, { kind: 'apply' }> => s.kind === 'apply' && roleOf(s.role).rollout.kind === 'one-at-a-time');
+  const done = new Set<string>();
+  if (new Set(rolling.map((s) => s.host)).size < 2) return done;
+  const byHost = new Map<string, Extract<Step, { kind: 'apply' }>[]>();
+  for (const s of rolling) byHost.set(s.host, [...(byHost.get(s.host) ?? []), s]);
+  await Promise.all(
+    [...byHost.entries()].map(async ([host, steps]) => {
+      for (const s of steps) {
+        const rs = desired.get(host)?.find((x) => x.role.id === s.role && x.set.daemon === s.daemon);
+        if (rs && (await prestageConfigSet(ctx.hostOf(host), rs.set, driverOf(rs)))) done.add(stagedKey(host, s.daemon, versionOf(rs.set)));
+      }
+    }),
+  );
+  return done;
+}
+
+async function runStep(ctx: RoleContext, step: Step, desired: Map<string, RoleSet[]>, lb: LbContribution, spec: (n: string) => HostSpec, roleOf: (id: string) => RoleModule, prechecked: ReadonlySet<string> = new Set()): Promise<void> {
   switch (step.kind) {
     case 'drain':
       await ctx.hostOf(step.host).writeFile(rotationMarkOf(step.role), `${new Date().toISOString()}\n`);
@@ -217,7 +244,7 @@ async function runStep(ctx: RoleContext, step: Step, desired: Map<string, RoleSe
       const driver = driverOf(rs);
       const verify = rs.role.verify;
       const verified: DaemonDriver = verify ? { ...driver, ready: async (h: Host) => { await driver.ready(h); await verify(ctx, spec(step.host), rs.set); } } : driver;
-      await applyConfigSet(ctx.hostOf(step.host), rs.set, verified);
+      await applyConfigSet(ctx.hostOf(step.host), rs.set, verified, { prechecked: prechecked.has(stagedKey(step.host, step.daemon, versionOf(rs.set))) });
       return;
     }
     case 'prepare':

@@ -245,6 +245,62 @@ test("files2's cables pulled during uploads (no reset: the clients wait out the 
   process.stderr.write(`  [tfil] files2 reconnected in ${backMs} ms; nothing to heal ${healMs} ms later\n`);
 });
 
+/** Another site's PHP trying every way it has to reach this site's files on the volume: reads, listings, links published over HTTP. */
+function probePhp(targets: Record<string, string>): string {
+  return `<?php
+header('Cache-Control: no-store');
+header('Content-Type: application/json');
+$targets = json_decode(${JSON.stringify(JSON.stringify(targets))}, true);
+$out = ['read' => [], 'list' => [], 'link' => []];
+$files = __DIR__ . '/sites/default/files';
+foreach ($targets as $k => $p) {
+  $c = @file_get_contents($p); $out['read'][$k] = $c === false ? null : $c;
+  $l = @scandir(dirname($p)); $out['list'][$k] = $l === false ? null : $l;
+  @unlink("$files/link-$k.txt");
+  $out['link'][$k] = @symlink($p, "$files/link-$k.txt");
+}
+echo json_encode($out), "\\n";
+`;
+}
+
+test("another site's PHP reaches none of this site's files on the volume: not by path, not by listing, not by links published over HTTP", async () => {
+  const site = slugOf(SITE);
+  const other = slugOf(OTHER);
+  const secret = `S-${Date.now()}`;
+  const web1 = P.lab.host('web1');
+  for (const [path, mode] of [[`${FILES_PATHS.mount}/${site.slug}/private/secret.txt`, '600'], [`${FILES_PATHS.mount}/${site.slug}/public/public.txt`, '644']] as const) {
+    await web1.run(['sh', '-c', 'printf %s "$3" > "$1"; chown "$2:$2" "$1"; chmod "$4" "$1"', 'seed', path, site.unixUser, secret, mode]);
+  }
+  const targets = {
+    private: `${FILES_PATHS.mount}/${site.slug}/private/secret.txt`,
+    viaHome: `/srv/vard/sites/${site.slug}/private/secret.txt`,
+    public: `${FILES_PATHS.mount}/${site.slug}/public/public.txt`,
+    settings: `/srv/vard/sites/${site.slug}/web/sites/default/settings.php`,
+  };
+  for (const w of WEBS) await P.lab.host(w).writeFile(`/srv/vard/sites/${other.slug}/web/probe.php`, probePhp(targets), { mode: 0o644 });
+  const leaks: string[] = [];
+  const seen = new Set<string>();
+  for (let i = 0; i < 20 && seen.size < WEBS.length; i++) {
+    const r = await httpGet(P.vip, OTHER, '/probe.php', { headers: DIRECT, timeoutMs: 10_000 });
+    assert.equal(r.status, 200, r.body);
+    const by = String(r.headers['x-served-by']);
+    seen.add(by);
+    const p = JSON.parse(r.body) as { read: Record<string, string | null>; list: Record<string, string[] | null> };
+    for (const [k, v] of Object.entries(p.read)) if (v !== null) leaks.push(`${by}: PHP read ${k}`);
+    for (const [k, v] of Object.entries(p.list)) if (v !== null) leaks.push(`${by}: PHP listed the directory of ${k}: ${v.join(' ')}`);
+  }
+  for (const k of Object.keys(targets)) {
+    for (let i = 0; i < 4; i++) {
+      const r = await httpGet(P.vip, OTHER, `/sites/default/files/link-${k}.txt`, { headers: DIRECT });
+      if (r.body.includes(secret) || /\$databases|hash_salt/.test(r.body)) leaks.push(`${String(r.headers['x-served-by'])}: link-${k} served over HTTP`);
+    }
+  }
+  assert.deepEqual(leaks, []);
+  // The site's own public file is served, as it should be.
+  const own = await httpGet(P.vip, SITE, '/sites/default/files/public.txt', { headers: DIRECT });
+  assert.equal(own.body, secret);
+});
+
 test('deleting a site removes its directory from the volume', async () => {
   const other = slugOf(OTHER);
   const r = await P.cli(['--json', 'site', 'delete', OTHER]);

@@ -301,6 +301,27 @@ test("another site's PHP reaches none of this site's files on the volume: not by
   assert.equal(own.body, secret);
 });
 
+test('the next apply repairs what a crash or an operator left: a stopped volume, a dead mount', async () => {
+  const r = await P.lab.host('files2').run(['gluster', '--mode=script', 'volume', 'stop', 'vard-files'], { allowFail: true, timeoutMs: 120_000 });
+  assert.equal(r.exitCode, 0, r.stderr);
+  // web2's FUSE client dies (a crash, an OOM kill): its mount answers "Transport endpoint is not connected".
+  await P.lab.host('web2').run(['sh', '-c', 'kill -9 $(pidof glusterfs)']);
+  assert.notEqual((await P.lab.host('web2').run(['stat', '-t', `${FILES_PATHS.mount}/.`], { allowFail: true })).exitCode, 0);
+  const t = Date.now();
+  const apply = await P.cli(['apply']);
+  assert.equal(apply.code, 0, apply.stderr);
+  process.stderr.write(`  [tfil] stopped volume and dead mount repaired by one apply in ${Date.now() - t} ms\n`);
+  assert.deepEqual((await files()).alerts, []);
+  const body = `after the repair ${Date.now()}\n`;
+  const seen = new Set<string>();
+  for (let i = 0; i < 20 && seen.size < WEBS.length; i++) {
+    const up = await post(SITE, `/upload.php?name=repaired-${i}.txt`, body);
+    assert.equal(up.status, 200, up.body);
+    seen.add(up.by);
+  }
+  assert.deepEqual([...seen].sort(), WEBS);
+});
+
 test('deleting a site removes its directory from the volume', async () => {
   const other = slugOf(OTHER);
   const r = await P.cli(['--json', 'site', 'delete', OTHER]);

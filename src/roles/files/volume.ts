@@ -120,18 +120,27 @@ export function clientHosts(p: Platform): HostSpec[] {
 }
 
 /**
+ * Fixed text, the mount point as "$1": prints `ok` when the volume is mounted there and answers;
+ * otherwise drops a mount whose client died (`mountpoint` and `stat` fail on it with "Transport
+ * endpoint is not connected", so it is found in mountinfo), makes the directories and prints `mount`.
+ */
+const MOUNT_CHECK = [
+  'mp=$1',
+  'if awk -v mp="$mp" \'$5 == mp { found = 1 } END { exit !found }\' /proc/self/mountinfo; then',
+  '  if stat -t "$mp/." >/dev/null 2>&1; then echo ok; exit 0; fi',
+  '  umount -l "$mp" 2>/dev/null || true',
+  'fi',
+  'mkdir -p "$mp" /var/log/glusterfs',
+  'echo mount',
+].join('\n');
+
+/**
  * The volume is mounted at FILES_PATHS.mount in the host's own mount namespace (its FUSE client
- * dies with the host). A mount whose client died (`Transport endpoint is not connected`) is
- * dropped and made again.
+ * dies with the host). A mount whose client died is dropped and made again. True when it mounted.
  */
 export async function ensureMounted(p: Platform, host: Host, live: readonly string[]): Promise<boolean> {
-  const mp = FILES_PATHS.mount;
-  if ((await host.run(['mountpoint', '-q', mp], { allowFail: true })).exitCode === 0) {
-    if ((await host.run(['stat', '-t', `${mp}/.`], { allowFail: true, timeoutMs: 30_000 })).exitCode === 0) return false;
-    await host.run(['umount', '-l', mp], { allowFail: true });
-  }
-  await host.mkdir(mp);
-  await host.mkdir('/var/log/glusterfs');
+  const r = await host.run(['sh', '-c', MOUNT_CHECK, 'vard-files-mount', FILES_PATHS.mount], { timeoutMs: 60_000 });
+  if (r.stdout.trim() === 'ok') return false;
   await host.run(mountArgv(p, live), { timeoutMs: 120_000 });
   return true;
 }

@@ -78,6 +78,9 @@ export function volumeOptions(p: Platform): [string, string][] {
     ['auth.allow', clients.join(',')],
     // Heal as soon as a brick is back, without waiting for the daemon's 10-minute crawl.
     ['cluster.self-heal-daemon', 'on'],
+    // close() returns once the bricks have the data (not before, as with flush-behind): an upload
+    // Drupal has acknowledged survives the web server that took it crashing right after.
+    ['performance.flush-behind', 'off'],
     // Heals a few files at once per brick (default 1): many small uploads made while a host was away.
     ['cluster.shd-max-threads', '4'],
     // With three votes a brick cut off from the other two refuses writes instead of diverging.

@@ -3,7 +3,7 @@ import { digestOf, fileDigests, writeIfChanged, type Host } from '../../host/ind
 import type { HostSpec, Platform, Site } from '../../model/index.ts';
 import { bySlug, configRoot, SITES_ROOT, type ConfigSet, type RenderedFile } from '../../render/index.ts';
 import { loadedFileOf } from '../../apply/config-set.ts';
-import { balancerAddresses, fpmSocket, siteHome, WEB_PATHS } from './render.ts';
+import { balancerAddresses, fpmDaemon, fpmShardOf, fpmSocket, siteHome, WEB_PATHS } from './render.ts';
 import { renderSiteSkeleton, renderWebSupport, SHARED_DIRS, VARD_OWNED_SITE_FILES, WRITABLE_DIRS } from './site.ts';
 import { siteFilesLayout } from '../files/render.ts';
 
@@ -144,20 +144,30 @@ export function siteId(s: Pick<Site, 'port'>): number {
   return 20_000 + s.port;
 }
 
+/**
+ * Fixed text; arguments `<user> <id> <home> <comment>`. One command per new site user: its id is
+ * `siteId` unless a stale account of a deleted site holds that number (then the next free one in
+ * SITE_ID_RANGE, as before ids were derived), its group its own with the same id.
+ */
+const ADD_SITE_USER = [
+  'set -e',
+  'user=$1 id=$2 home=$3 comment=$4',
+  'getent passwd "$user" >/dev/null && exit 0',
+  'if ! getent passwd "$id" >/dev/null && ! getent group "$id" >/dev/null; then',
+  '  getent group "$user" >/dev/null || groupadd --gid "$id" "$user"',
+  '  if [ "$(getent group "$user" | cut -d: -f3)" = "$id" ]; then',
+  '    exec useradd --no-create-home --home-dir "$home" --uid "$id" --gid "$user" --shell /usr/sbin/nologin --comment "$comment" "$user"',
+  '  fi',
+  'fi',
+  `keys="${SITE_ID_RANGE.map((k) => `--key ${k}`).join(' ')}"`,
+  'if getent group "$user" >/dev/null; then',
+  '  exec useradd --no-create-home --home-dir "$home" --gid "$user" $keys --shell /usr/sbin/nologin --comment "$comment" "$user"',
+  'fi',
+  'exec useradd --no-create-home --home-dir "$home" --user-group $keys --shell /usr/sbin/nologin --comment "$comment" "$user"',
+].join('\n');
+
 async function ensureUser(host: Host, s: Site): Promise<void> {
-  const r = await host.run(['getent', 'passwd', s.unixUser], { allowFail: true });
-  if (r.exitCode === 0) return;
-  const id = String(siteId(s));
-  // The id is free unless a stale account of a deleted site holds it: then the next free one, as before.
-  const free = (await host.run(['getent', 'passwd', id], { allowFail: true })).exitCode !== 0 && (await host.run(['getent', 'group', id], { allowFail: true })).exitCode !== 0;
-  if (free && (await host.run(['getent', 'group', s.unixUser], { allowFail: true })).exitCode !== 0) await host.run(['groupadd', '--gid', id, s.unixUser]);
-  const group = (await host.run(['getent', 'group', s.unixUser], { allowFail: true })).exitCode === 0;
-  await host.run([
-    'useradd', '--no-create-home', '--home-dir', siteHome(s.slug),
-    ...(group ? ['--gid', s.unixUser] : ['--user-group']),
-    ...(free ? ['--uid', id] : SITE_ID_RANGE.flatMap((k) => ['--key', k])),
-    '--shell', '/usr/sbin/nologin', '--comment', `${SITE_USER_COMMENT} ${s.domain}`, s.unixUser,
-  ]);
+  await host.run(['sh', '-c', ADD_SITE_USER, 'vard-add-site-user', s.unixUser, String(siteId(s)), siteHome(s.slug), `${SITE_USER_COMMENT} ${s.domain}`]);
 }
 
 /**
@@ -259,6 +269,27 @@ async function listeningPorts(host: Host, address: string): Promise<Set<number>>
 }
 
 /**
+ * Waits until every given site's PHP pool has its socket. A PHP-FPM master re-executes itself on
+ * its reload signal and opens a new pool's socket only then, while its health pool's socket (its
+ * readiness probe) is already there: the new pools are what proves the new configuration runs.
+ */
+async function poolsListening(host: Host, sites: readonly Site[], timeoutMs = 10_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const sockets = new Set(await host.list(WEB_PATHS.phpRunDir));
+    const noPool = sites.find((s) => !sockets.has(fpmSocket(s.slug).split('/').pop()!));
+    if (!noPool) return;
+    if (Date.now() > deadline) throw new Error(`${noPool.domain} has no PHP pool listening at ${fpmSocket(noPool.slug)} after ${timeoutMs} ms`);
+    await new Promise((res) => setTimeout(res, 50));
+  }
+}
+
+/** After a PHP-FPM shard's change: every pool of that shard's sites has its socket. */
+export async function verifyPhpPools(p: Platform, host: Host, set: ConfigSet): Promise<void> {
+  await poolsListening(host, p.sites.filter((s) => fpmDaemon(fpmShardOf(s)) === set.daemon));
+}
+
+/**
  * Checks every site is served on this web server after an Apache change: every site's port is
  * listening and every site's PHP pool has its socket (one `ss`, one listing); the sites whose vhost
  * changed (all of them when the main file changed or the previous version is unknown; `set`
@@ -271,9 +302,7 @@ async function listeningPorts(host: Host, address: string): Promise<Set<number>>
 export async function verifyWebSites(p: Platform, spec: HostSpec, host: Host, set?: ConfigSet): Promise<void> {
   const sorted = [...p.sites].sort(bySlug);
   const php = set ? await sitesChangedSince(host, set, sorted) : 'all';
-  const sockets = new Set(await host.list(WEB_PATHS.phpRunDir));
-  const noPool = sorted.find((s) => !sockets.has(fpmSocket(s.slug).split('/').pop()!));
-  if (noPool) throw new Error(`${noPool.domain} has no PHP pool listening at ${fpmSocket(noPool.slug)}`);
+  await poolsListening(host, sorted);
   const listening = await listeningPorts(host, spec.privateAddress);
   const deaf = sorted.find((s) => !listening.has(s.port));
   if (deaf) throw new Error(`${deaf.domain}: nothing listens on ${spec.privateAddress}:${deaf.port}`);

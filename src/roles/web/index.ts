@@ -6,7 +6,7 @@
 import { hostsWithRole } from '../../model/index.ts';
 import type { RoleModule } from '../contract.ts';
 import { WEB_DAEMONS } from './drivers.ts';
-import { prepareWebHost, removeSiteFromHost, siteDirsOn, verifyWebSites } from './hosts.ts';
+import { prepareWebHost, removeSiteFromHost, siteDirsOn, verifyPhpPools, verifyWebSites } from './hosts.ts';
 import packages from './packages.json' with { type: 'json' };
 import { renderApache, renderPhpFpmShards, WEB_ROLE } from './render.ts';
 
@@ -47,6 +47,7 @@ export const webRole: RoleModule = {
   // Apache is verified through every site it serves, so a vhost that breaks a site rolls back.
   async verify(ctx, host, set) {
     if (set.daemon === 'apache2') await verifyWebSites(ctx.platform, host, ctx.hostOf(host.name), set);
+    else await verifyPhpPools(ctx.platform, ctx.hostOf(host.name), set);
   },
   prepareHost: (ctx, host) => prepareWebHost(ctx.platform, ctx.hostOf(host.name)),
   lbServices(p) {

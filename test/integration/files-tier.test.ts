@@ -88,6 +88,8 @@ test('the volume is up, mounted on both web servers, and each site has its own c
   const other = slugOf(OTHER);
   for (const w of WEBS) {
     const h = P.lab.host(w);
+    // Ownership on the volume is by number: a site's ids are the same on every web server, derived from its port.
+    for (const x of [site, other]) assert.equal((await h.run(['id', '-u', x.unixUser])).stdout.trim(), String(20_000 + x.port), `${w} ${x.unixUser}`);
     assert.equal(await h.readlink(`/srv/vard/sites/${site.slug}/web/sites/default/files`), `${FILES_PATHS.mount}/${site.slug}/public`, w);
     const ls = await h.run(['stat', '-c', '%n %U %G %a', `${FILES_PATHS.mount}/${site.slug}`, `${FILES_PATHS.mount}/${site.slug}/public`, `${FILES_PATHS.mount}/${site.slug}/private`]);
     assert.deepEqual(ls.stdout.trim().split('\n').map((l) => l.split(' ').slice(1).join(' ')), [`root ${site.unixUser} 750`, `${site.unixUser} ${site.unixUser} 755`, `${site.unixUser} ${site.unixUser} 700`], w);

@@ -4,4 +4,5 @@ export { netnsHost } from './netns.ts';
 export { redact } from './exec.ts';
 export { sshHost, quoteArgv, type SshTarget } from './ssh.ts';
 export { addressHolders, digestOf, fileDigests, interfaceState, treeEntries, writeIfChanged, type TreeEntry } from './files.ts';
+export { hostIsUp } from './up.ts';
 export { probeHostKey, type OfferedKey, type ProbeTarget } from './ssh-probe.ts';

@@ -226,6 +226,10 @@ class SshHost implements Host {
       client.on('ready', () => {
         ready = true;
         settled = true;
+        // Commands are short request/answer exchanges of small packets: with Nagle's algorithm each
+        // waited out the peer's delayed ACK (~40 ms a command, measured). A proxy sets its own
+        // (the lab's socat: `nodelay`).
+        client.setNoDelay(true);
         this.live = conn;
         resolve(conn);
       });

@@ -12,7 +12,7 @@ import { childrenOf, isAlive, readCmdline, sleep, startTimeOf } from './proc.ts'
 import type { Owner } from './state.ts';
 
 /** Subdirectories of `$LAB/hosts/<host>`. `log` holds daemons' stdout/stderr as seen from root. */
-const HOST_SUBDIRS = ['run', 'varlog', 'log', 'srv', 'tmp', 'etc-upper', 'etc-work'] as const;
+const HOST_SUBDIRS = ['run', 'varlog', 'log', 'srv', 'tmp', 'root', 'etc-upper', 'etc-work'] as const;
 
 /** Top-level /run entries never copied into a host's fresh /run: they describe the machine itself. */
 const RUN_SKIP = new Set(['netns', 'user', 'systemd', 'mount', 'lock', 'shm', 'sendsigs.omit.d']);
@@ -60,6 +60,7 @@ export function prepareHostDirs(lab: string, t: Topology, host: string): void {
   const H = hostDir(lab, host);
   for (const d of HOST_SUBDIRS) mkdirSync(join(H, d), { recursive: true });
   chmodSync(join(H, 'tmp'), 0o1777);
+  chmodSync(join(H, 'root'), 0o700);
   // Packages create their /var/log directories (apache2 root:adm, pacemaker hacluster:…) at
   // install time only; a host's empty /var/log would lack them.
   mirrorDirs('/var/log', join(H, 'varlog'), 4);

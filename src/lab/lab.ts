@@ -189,7 +189,7 @@ export function labList(): string[] {
 const BINARIES = ['ip', 'unshare', 'nsenter', 'mount', 'umount', 'hostname', 'sleep'];
 /** SSH mode also needs OpenSSH's server and key generator, and socat for the bastion's byte pipe. */
 const SSH_BINARIES = ['sshd', 'ssh-keygen', 'socat'];
-const OVERLAID = ['/run', '/var/log', '/srv', '/tmp', '/etc', '/dev/shm', '/proc', '/sys'];
+const OVERLAID = ['/run', '/var/log', '/srv', '/tmp', '/root', '/etc', '/dev/shm', '/proc', '/sys'];
 
 function findBinary(b: string): boolean {
   for (const d of ['/usr/local/sbin', '/usr/local/bin', '/usr/sbin', '/usr/bin', '/sbin', '/bin']) {

@@ -28,7 +28,7 @@ done < /proc/self/mountinfo | sort -r | while read -r mp; do umount -l "$mp" 2>/
 # over the machine's, with its changes kept in $H/etc-upper like on a disk.
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$H/etc-upper,workdir=$H/etc-work" /etc
 hostname "$host"
-# Private /run (fresh on every boot: the caller wiped it), /var/log, /srv, /tmp and /dev/shm.
+# Private /run (fresh on every boot: the caller wiped it), /var/log, /srv, /tmp, /root and /dev/shm.
 mount --bind "$H/run" /run
 mkdir -p /run/lock
 chmod 1777 /run/lock
@@ -36,6 +36,9 @@ mount --bind "$H/varlog" /var/log
 mount --bind "$H/srv" /srv
 mount --bind "$H/tmp" /tmp
 chmod 1777 /tmp
+# Root's own home, as on a machine of its own: the machine's ~/.bashrc (which bash sources for
+# every command sshd starts) is this machine's operator's, not the host's.
+mount --bind "$H/root" /root
 mount -t tmpfs -o size=64m,mode=1777 tmpfs /dev/shm
 ip link set lo up
 echo "$$ $host" > /run/vard-init.ready

@@ -132,9 +132,10 @@ export async function prepareSsh(lab: string, hosts: readonly HostSpec[]): Promi
 /**
  * The ProxyCommand: a byte pipe from the bastion (the switch namespace, on the private segment)
  * to the host's sshd. `nsenter --net` enters the network namespace only, and not the host's.
+ * `nodelay`: without it every command waited ~40 ms for a delayed ACK (Nagle), 9 ms with it.
  */
 export function proxyArgv(lab: string, address: string): string[] {
-  return ['nsenter', `--net=/run/netns/${switchNs(lab)}`, '--', 'socat', 'STDIO', `TCP:${address}:${SSH_PORT}`];
+  return ['nsenter', `--net=/run/netns/${switchNs(lab)}`, '--', 'socat', 'STDIO', `TCP:${address}:${SSH_PORT},nodelay`];
 }
 
 /** How Vard logs in to a lab host in SSH mode. */

@@ -6,7 +6,7 @@
  */
 import { waitFor } from '../../daemon/index.ts';
 import { isVardError, vardError } from '../../errors/index.ts';
-import { addressHolders, writeIfChanged, type Host } from '../../host/index.ts';
+import { addressHolders, hostIsUp, writeIfChanged, type Host } from '../../host/index.ts';
 import type { HostSpec, Platform } from '../../model/index.ts';
 import { clusterHosts, DB_CLONE, DB_PATHS, DB_PRIVATE_IF, dbHosts, dbVip, privateNetMask, REPL_USER, vardAgentScript } from './render.ts';
 import { query, scalar, sqlString } from './sql.ts';
@@ -18,20 +18,10 @@ type Say = (m: string) => void;
 const PCMK_DIRS = ['cib', 'pengine', 'blackbox', 'cores'] as const;
 const INIT_MARKER = `${DB_PATHS.mysqlHome}/.vard-initialized`;
 
-async function isUp(host: Host): Promise<boolean> {
-  try {
-    await host.run(['true'], { timeoutMs: 10_000 });
-    return true;
-  } catch (e) {
-    if (isVardError(e, 'VARD_ERR_HOST_DOWN')) return false;
-    throw e;
-  }
-}
-
 /** The cluster hosts that answer right now. */
 export async function upClusterHosts(p: Platform, hostOf: HostOf): Promise<HostSpec[]> {
   const hosts = clusterHosts(p.topology);
-  const up = await Promise.all(hosts.map(async (h) => ((await isUp(hostOf(h.name))) ? h : undefined)));
+  const up = await Promise.all(hosts.map(async (h) => ((await hostIsUp(hostOf(h.name))) ? h : undefined)));
   return up.filter((h): h is HostSpec => h !== undefined);
 }
 

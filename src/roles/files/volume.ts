@@ -5,8 +5,8 @@
  * next one. GlusterFS does the replication and the healing; Vard only asks.
  */
 import { waitFor } from '../../daemon/index.ts';
-import { isVardError, vardError } from '../../errors/index.ts';
-import type { Host } from '../../host/index.ts';
+import { vardError } from '../../errors/index.ts';
+import { hostIsUp, type Host } from '../../host/index.ts';
 import { hostsWithRole, type HostSpec, type Platform } from '../../model/index.ts';
 import type { HostOf, Say } from '../contract.ts';
 import { glusterdAnswers } from './drivers.ts';
@@ -16,20 +16,10 @@ import { parsePoolList, parseVolumeInfo, parseVolumeStatus, poolMember, type Vol
 export const gluster = (host: Host, args: readonly string[], o: { allowFail?: boolean; timeoutMs?: number } = {}) =>
   host.run(['gluster', '--mode=script', ...args], { allowFail: o.allowFail ?? true, timeoutMs: o.timeoutMs ?? 60_000 });
 
-async function isUp(host: Host): Promise<boolean> {
-  try {
-    await host.run(['true'], { timeoutMs: 10_000 });
-    return true;
-  } catch (e) {
-    if (isVardError(e, 'VARD_ERR_HOST_DOWN')) return false;
-    throw e;
-  }
-}
-
 /** The files hosts that are up and whose glusterd answers, in topology order. */
 export async function liveFilesHosts(p: Platform, hostOf: HostOf): Promise<HostSpec[]> {
   const hosts = filesHosts(p.topology);
-  const ok = await Promise.all(hosts.map(async (h) => (await isUp(hostOf(h.name))) && (await glusterdAnswers(hostOf(h.name)))));
+  const ok = await Promise.all(hosts.map(async (h) => (await hostIsUp(hostOf(h.name))) && (await glusterdAnswers(hostOf(h.name)))));
   return hosts.filter((_, i) => ok[i]);
 }
 
@@ -151,7 +141,7 @@ async function mountEverywhere(p: Platform, live: readonly HostSpec[], hostOf: H
   await Promise.all(
     clientHosts(p).map(async (spec) => {
       const host = hostOf(spec.name);
-      if (!(await isUp(host))) return;
+      if (!(await hostIsUp(host))) return;
       if (await ensureMounted(p, host, names)) say(`files: ${spec.name} mounts ${VOLUME} at ${FILES_PATHS.mount}`);
       mounted.push(host);
     }),

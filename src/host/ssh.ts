@@ -113,6 +113,16 @@ class Slots {
   }
 }
 
+/** One exec channel and what it delivered, recorded from the moment it opened. */
+interface Exec {
+  readonly ch: ClientChannel;
+  readonly out: Buffer[];
+  readonly err: Buffer[];
+  exit?: { readonly code: number | null; readonly signal?: string };
+  closed: boolean;
+  onClose?: () => void;
+}
+
 /** One established connection; replaced as a whole when it drops. */
 interface Conn {
   readonly client: Client;
@@ -403,11 +413,30 @@ class SshHost implements Host {
    * queueing them; our own pool stays below the default, but other sessions on the same
    * connection can still fill it for a moment, so a refusal is retried briefly.
    */
-  private async openExec(conn: Conn, command: string): Promise<ClientChannel> {
+  private async openExec(conn: Conn, command: string): Promise<Exec> {
     for (let attempt = 0; ; attempt++) {
       try {
-        return await new Promise<ClientChannel>((resolve, reject) => {
-          conn.client.exec(command, (err, stream) => (err ? reject(err) : resolve(stream)));
+        return await new Promise<Exec>((resolve, reject) => {
+          conn.client.exec(command, (err, ch) => {
+            if (err) {
+              reject(err);
+              return;
+            }
+            // Listen before anything else runs: a quick command's output, exit status and close
+            // can arrive in the same read as the channel's confirmation, and ssh2 emits them at
+            // once; a listener added after an await missed the exit ("closed before it exited").
+            const x: Exec = { ch, out: [], err: [], closed: false };
+            ch.on('data', (b: Buffer) => x.out.push(b));
+            ch.stderr.on('data', (b: Buffer) => x.err.push(b));
+            ch.on('exit', (code: number | null, signal?: string) => {
+              x.exit = { code, ...(signal ? { signal } : {}) }; // ssh2 already prefixes it: 'SIGKILL'
+            });
+            ch.on('close', () => {
+              x.closed = true;
+              x.onClose?.();
+            });
+            resolve(x);
+          });
         });
       } catch (e) {
         const refused = /open failed/i.test((e as Error).message);
@@ -419,25 +448,13 @@ class SshHost implements Host {
     }
   }
 
-  private collect(ch: ClientChannel, argv: readonly string[], opts: RunOptions, timeoutMs: number, started: number): Promise<RunResult> {
+  private collect(x: Exec, argv: readonly string[], opts: RunOptions, timeoutMs: number, started: number): Promise<RunResult> {
     const chanStart = Date.now();
+    const { ch, out, err } = x;
     return new Promise<RunResult>((resolve, reject) => {
-      const out: Buffer[] = [];
-      const err: Buffer[] = [];
-      let code: number | null = null;
-      let signal: string | undefined;
-      let sawExit = false;
       let abandoned = false;
       let done = false;
       let grace: NodeJS.Timeout | undefined;
-
-      ch.on('data', (b: Buffer) => out.push(b));
-      ch.stderr.on('data', (b: Buffer) => err.push(b));
-      ch.on('exit', (c: number | null, sig?: string) => {
-        sawExit = true;
-        code = c;
-        signal = sig; // ssh2 already prefixes it: 'SIGKILL'
-      });
 
       // Backstop only: normally the host's `timeout` has killed the command long before.
       const backstop = setTimeout(() => {
@@ -447,7 +464,9 @@ class SshHost implements Host {
       }, timeoutMs + BACKSTOP_MS);
 
       const finalize = (): void => {
-        if (!sawExit && !abandoned) {
+        const code = x.exit?.code ?? null;
+        const signal = x.exit?.signal;
+        if (!x.exit && !abandoned) {
           reject(vardError('VARD_ERR_SSH_CONNECT', [this.name, `the channel closed before \`${redact(argv.join(' '))}\` exited`]));
           return;
         }
@@ -482,9 +501,11 @@ class SshHost implements Host {
         if (grace) clearTimeout(grace);
         finalize();
       }
-      ch.on('close', finish);
+      if (x.closed) queueMicrotask(finish);
+      else x.onClose = finish;
 
       // Always end stdin, so a command that reads it sees EOF instead of waiting forever.
+      if (x.closed) return;
       if (opts.input !== undefined) ch.end(opts.input);
       else ch.end();
     });
